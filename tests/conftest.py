@@ -1,0 +1,184 @@
+"""Shared fixtures: databases (SQLite and a real MariaDB/MySQL), a key server, app clients."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pymysql
+import pytest
+from itsdangerous import TimestampSigner
+from pytest_mysql import factories
+from starlette.testclient import TestClient
+
+from tests.provider import AUDIENCE, Provider, SigningKey, serve
+from webapp import devprovider
+from webapp.app import create_app
+from webapp.settings import Settings
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+
+mysql_proc = factories.mysql_proc()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in this thread
+    from its first use, after which ``asyncio.run`` cannot be called here."""
+    items.sort(key=lambda item: "/e2e/" in item.nodeid.replace("\\", "/"))
+
+
+def missing(reason: str) -> None:
+    """Skip a test whose external part is missing here; in CI, fail it instead."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: a missing part fails the run)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def mysql_server(request: pytest.FixtureRequest) -> str:
+    """A MySQL-compatible server's URL without a database: TEST_DATABASE_URL's, or our own."""
+    if TEST_DATABASE_URL:
+        return TEST_DATABASE_URL.rsplit("/", 1)[0]
+    if shutil.which("mariadbd") is None and shutil.which("mysqld") is None:
+        missing("no MariaDB/MySQL server binary: apt-get install -y mariadb-server")
+    proc = request.getfixturevalue("mysql_proc")
+    # A fresh server's root signs in through the socket only; tests use TCP, like the app.
+    with (
+        pymysql.connect(unix_socket=proc.unixsocket, user="root", autocommit=True) as root,
+        root.cursor() as cursor,
+    ):
+        cursor.execute("CREATE USER IF NOT EXISTS 'tests'@'127.0.0.1' IDENTIFIED BY 'tests'")
+        cursor.execute("GRANT ALL PRIVILEGES ON *.* TO 'tests'@'127.0.0.1' WITH GRANT OPTION")
+    return f"mysql+aiomysql://tests:tests@127.0.0.1:{proc.port}"
+
+
+def admin_connection(server_url: str) -> pymysql.Connection[pymysql.cursors.Cursor]:
+    rest = server_url.split("://", 1)[1]
+    credentials, _, address = rest.rpartition("@")
+    user, _, password = credentials.partition(":")
+    host, _, port = address.partition(":")
+    return pymysql.connect(
+        host=host, port=int(port or 3306), user=user, password=password, autocommit=True
+    )
+
+
+@pytest.fixture
+def mysql_url(mysql_server: str) -> Iterator[str]:
+    """A fresh, empty database on the MySQL server, dropped afterwards."""
+    name = f"wl_{uuid.uuid4().hex[:12]}"
+    with admin_connection(mysql_server) as connection, connection.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    yield f"{mysql_server}/{name}"
+    with admin_connection(mysql_server) as connection, connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'watchlist.db'}"
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test that uses this runs on SQLite and on MariaDB/MySQL."""
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+@pytest.fixture(scope="session")
+def signing_keys() -> list[SigningKey]:
+    return [SigningKey.generate("key-1"), SigningKey.generate("key-2")]
+
+
+@pytest.fixture
+def provider(signing_keys: list[SigningKey]) -> Iterator[Provider]:
+    """A key server publishing the first key (tests may publish more)."""
+    with serve(signing_keys[:1]) as provider:
+        yield provider
+
+
+def make_settings(database_url: str, provider: Provider, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "google_client_id": AUDIENCE,
+        "google_client_secret": "test-secret",
+        "secret_key": "test-secret-key-" + "x" * 32,
+        "oidc_discovery_url": provider.discovery_url,
+        "api_audiences": (AUDIENCE,),
+        "dev_sign_in": False,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+ClientFactory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def make_client(provider: Provider) -> Iterator[ClientFactory]:
+    """Start apps (lifespan included) on a database URL; each is shut down afterwards."""
+    clients: list[TestClient] = []
+
+    def make(database_url: str, **overrides: object) -> TestClient:
+        app = create_app(make_settings(database_url, provider, **overrides))
+        client = TestClient(app, raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in reversed(clients):
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: ClientFactory, database_url: str) -> TestClient:
+    """An app on each database."""
+    return make_client(database_url)
+
+
+@pytest.fixture
+def sqlite_client(make_client: ClientFactory, sqlite_url: str) -> TestClient:
+    """An app on SQLite, for tests about the HTTP surface rather than storage."""
+    return make_client(sqlite_url)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[str]:
+    """A real OpenID provider (oidc-provider-mock) on loopback: its discovery URL."""
+    url = f"http://127.0.0.1:{free_port()}"
+    with devprovider.running(url):
+        yield f"{url}/.well-known/openid-configuration"
+
+
+def session_cookie(secret_key: str, session: dict[str, object]) -> str:
+    """A session cookie as SessionMiddleware signs it: how tests sign in directly."""
+    data = base64.b64encode(json.dumps(session).encode())
+    return TimestampSigner(secret_key).sign(data).decode()
+
+
+def sign_in(client: TestClient, sub: str = "alice-sub", email: str = "alice@example.com") -> None:
+    """Give ``client`` the session cookie of a signed-in person."""
+    settings: Settings = client.app_state["settings"]
+    identity = {"sub": sub, "email": email, "name": email.split("@")[0].title(), "picture": None}
+    session = {"user": identity, "signed_in_at": int(time.time())}
+    client.cookies.set("session", session_cookie(settings.secret_key, session), "testserver.local")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,200 @@
+"""End-to-end fixtures: a real uvicorn server in a subprocess, a real OpenID provider on
+loopback, and headless Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Page, Request, Route
+
+from tests.conftest import IN_CI, free_port, missing
+
+SYSTEM_CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+CLIENT_ID = "e2e-client.apps.example.com"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's Chromium where it exists (Playwright cannot download browsers here)."""
+    if os.path.exists(SYSTEM_CHROMIUM):
+        return {
+            **browser_type_launch_args,
+            "executable_path": SYSTEM_CHROMIUM,
+            "args": CHROMIUM_FLAGS,
+        }
+    if IN_CI or shutil.which("chromium") is None:
+        missing("no Chromium: apt-get install -y chromium")
+    return browser_type_launch_args
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[str]
+    log: Path
+
+
+def start_server(tmp_path: Path, environ: dict[str, str]) -> Server:
+    port = free_port()
+    log = tmp_path / "server.log"
+    ours = {
+        "DATABASE_URL",
+        "GOOGLE_CLIENT_ID",
+        "GOOGLE_CLIENT_SECRET",
+        "SECRET_KEY",
+        "OIDC_DISCOVERY_URL",
+        "PUBLIC_URL",
+        "API_AUDIENCES",
+        "WATCHLIST_ENV",
+    }
+    env = {k: v for k, v in os.environ.items() if k not in ours}
+    env.update(environ)
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "webapp", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx2.get(f"{url}/healthz").status_code == 200:
+                return Server(url, process, log)
+        except httpx2.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the server did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture
+def server(tmp_path: Path, oidc_provider: str, mysql_url: str) -> Iterator[Server]:
+    """The app on MariaDB, signing in through the loopback provider."""
+    running = start_server(
+        tmp_path,
+        {
+            "DATABASE_URL": mysql_url,
+            "GOOGLE_CLIENT_ID": CLIENT_ID,
+            "GOOGLE_CLIENT_SECRET": "e2e-secret",
+            "OIDC_DISCOVERY_URL": oidc_provider,
+            "SECRET_KEY": "e2e-secret-key-" + "s" * 32,
+        },
+    )
+    yield running
+    stop_server(running)
+
+
+@dataclass
+class Watch:
+    """What went wrong in the browser, on our own origin."""
+
+    origin: str
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    csp_violations: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+    def clean(self) -> bool:
+        return not (self.console_errors or self.failed_requests or self.csp_violations)
+
+
+CSP_LISTENER = """
+document.addEventListener('securitypolicyviolation', (event) => {
+  (window.__cspViolations = window.__cspViolations || []).push(
+    event.violatedDirective + ' ' + event.blockedURI);
+});
+"""
+
+
+@pytest.fixture
+def watch(context: BrowserContext, server: Server) -> Watch:
+    return watch_context(context, server.url)
+
+
+def watch_context(context: BrowserContext, origin: str) -> Watch:
+    watched = Watch(origin)
+
+    def only_loopback(route: Route) -> None:
+        # No internet here: anything but loopback (the provider page's CDN stylesheet) fails fast.
+        if route.request.url.startswith("http://127.0.0.1:"):
+            route.continue_()
+        else:
+            route.abort()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and message.page and message.page.url.startswith(origin):
+            watched.console_errors.append(f"{message.page.url}: {message.text}")
+
+    def on_failed(request: Request) -> None:
+        if request.url.startswith(origin):
+            watched.failed_requests.append(f"{request.method} {request.url}: {request.failure}")
+
+    def on_dialog(dialog: Dialog) -> None:
+        watched.dialogs.append(dialog.message)
+        dialog.accept()
+
+    def on_page(page: Page) -> None:
+        page.on("console", on_console)
+        page.on("dialog", on_dialog)
+
+    context.route("**/*", only_loopback)
+    context.add_init_script(CSP_LISTENER)
+    context.on("requestfailed", on_failed)
+    context.on("page", on_page)
+    for page in context.pages:
+        on_page(page)
+    return watched
+
+
+def csp_violations(page: Page) -> list[str]:
+    violations: list[str] = page.evaluate("window.__cspViolations || []")
+    return violations
+
+
+SignIn = Callable[[Page, str], None]
+
+
+def sign_in_at_provider(page: Page, email: str) -> None:
+    """On the provider's authorization form: sign in as ``email``."""
+    page.wait_for_url("http://127.0.0.1:*/oauth2/authorize*")
+    page.locator("input[name=sub]").first.fill(email)
+    page.get_by_role("button", name="Authorize").click()
+
+
+@pytest.fixture(scope="session")
+def base_url() -> None:
+    """Replaces pytest-base-url's fixture (deprecated under pytest 9); servers give full URLs."""
+    return

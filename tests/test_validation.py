@@ -1,0 +1,330 @@
+"""``clean_entry``: the one validation of a watchlist entry, for the API and the pages."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from webapp.validation import (
+    MAX_ITEMS_PER_USER,
+    NAME_MAX,
+    NOTES_MAX,
+    InvalidEntry,
+    clean_entry,
+)
+
+
+def errors_of(data: dict[str, Any], **options: bool) -> dict[str, str]:
+    with pytest.raises(InvalidEntry) as caught:
+        clean_entry(data, **options)
+    return caught.value.errors
+
+
+def test_a_full_entry_is_cleaned() -> None:
+    cleaned = clean_entry(
+        {"symbol": " aapl ", "name": " Apple Inc. ", "price": Decimal("187.25"), "notes": "Buy"}
+    )
+    assert cleaned == {
+        "symbol": "AAPL",
+        "name": "Apple Inc.",
+        "price": Decimal("187.25"),
+        "notes": "Buy",
+    }
+
+
+def test_only_the_symbol_is_required_and_the_rest_defaults_to_empty() -> None:
+    assert clean_entry({"symbol": "MSFT"}) == {
+        "symbol": "MSFT",
+        "name": "",
+        "price": None,
+        "notes": "",
+    }
+
+
+def test_a_missing_symbol_is_required() -> None:
+    assert errors_of({"name": "Apple"}) == {"symbol": "is required"}
+    assert errors_of({}) == {"symbol": "is required"}
+
+
+@pytest.mark.parametrize(
+    "symbol",
+    [
+        "AAPL",
+        "BRK.B",
+        "BTC-USD",
+        "7203.T",
+        "^GSPC",
+        "EURUSD=X",
+        "A",
+        "0",
+        "A" * 20,
+        "^" + "A" * 20,
+        "brk.b",
+        "  ^gspc\t",
+    ],
+)
+def test_valid_symbols(symbol: str) -> None:
+    assert clean_entry({"symbol": symbol})["symbol"] == symbol.strip().upper()
+
+
+@pytest.mark.parametrize(
+    "symbol",
+    [
+        "",
+        "   ",
+        "A" * 21,
+        "^" + "A" * 21,
+        "^",
+        "^^A",
+        "A^",
+        ".A",
+        "-A",
+        "=A",
+        "AA PL",
+        "AAPL!",
+        "A/B",
+        "A_B",
+        "AA\nPL",
+        "A\x00",
+        "\uff21\uff21\uff30\uff2c",  # full-width AAPL: upper() keeps it, the pattern must not
+        "ﬀ",  # upper() turns the ligature into ASCII "FF": it must still be refused
+        "ß",  # upper() gives "SS"
+        "\u0131",  # dotless i: upper() gives ASCII "I"
+        "Å",
+        "٣",  # an Arabic-Indic digit
+        "A\u200b",  # zero-width space
+        "\ud800",
+    ],
+)
+def test_invalid_symbols(symbol: str) -> None:
+    errors = errors_of({"symbol": symbol})
+    assert list(errors) == ["symbol"]
+
+
+def test_the_symbol_rule_names_examples() -> None:
+    assert "BRK.B" in errors_of({"symbol": "A B"})["symbol"]
+
+
+def test_an_empty_symbol_is_required() -> None:
+    assert errors_of({"symbol": "  "}) == {"symbol": "is required"}
+
+
+@pytest.mark.parametrize("field", ["symbol", "name", "notes"])
+@pytest.mark.parametrize("value", [["AAPL"], {"a": 1}, 1, Decimal(1), True])
+def test_text_fields_must_be_strings(field: str, value: object) -> None:
+    data = {"symbol": "AAPL", field: value}
+    assert errors_of(data) == {field: "must be a string"}
+
+
+def test_null_symbol_is_refused_but_null_name_and_notes_are_empty() -> None:
+    assert errors_of({"symbol": None}) == {"symbol": "must be a string"}
+    cleaned = clean_entry({"symbol": "A", "name": None, "notes": None, "price": None})
+    assert cleaned == {"symbol": "A", "name": "", "notes": "", "price": None}
+
+
+def test_name_limit() -> None:
+    assert clean_entry({"symbol": "A", "name": "n" * NAME_MAX})["name"] == "n" * 255
+    assert clean_entry({"symbol": "A", "name": "é" * NAME_MAX})["name"] == "é" * 255
+    assert clean_entry({"symbol": "A", "name": "😀" * NAME_MAX})["name"] == "😀" * 255
+    assert errors_of({"symbol": "A", "name": "n" * (NAME_MAX + 1)}) == {
+        "name": "must be at most 255 characters"
+    }
+
+
+def test_name_is_trimmed_before_its_length_is_checked() -> None:
+    assert clean_entry({"symbol": "A", "name": " " + "n" * NAME_MAX + " "})["name"] == "n" * 255
+
+
+def test_notes_limit() -> None:
+    assert clean_entry({"symbol": "A", "notes": "n" * NOTES_MAX})["notes"] == "n" * 2000
+    assert errors_of({"symbol": "A", "notes": "n" * (NOTES_MAX + 1)}) == {
+        "notes": "must be at most 2,000 characters"
+    }
+
+
+def test_notes_line_breaks_are_normalised_before_the_length_is_checked() -> None:
+    notes = "\r\n".join(["ab"] * 667)  # 2,666 characters sent, 2,000 once CRLF is LF
+    assert clean_entry({"symbol": "A", "notes": notes})["notes"] == "\n".join(["ab"] * 667)
+    assert list(errors_of({"symbol": "A", "notes": notes + "\r\na"})) == ["notes"]
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x07", "\x1b", "\x7f", "\n", "\t", "\r"])
+def test_the_name_refuses_control_characters(character: str) -> None:
+    assert errors_of({"symbol": "A", "name": f"a{character}b"}) == {
+        "name": "must not contain control characters"
+    }
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x07", "\x0b", "\x0c", "\x1b", "\x7f"])
+def test_notes_refuse_control_characters(character: str) -> None:
+    errors = errors_of({"symbol": "A", "notes": f"a{character}b"})
+    assert list(errors) == ["notes"]
+    assert "control characters" in errors["notes"]
+
+
+def test_notes_keep_line_breaks_and_tabs() -> None:
+    notes = "line one\n\tline two\r\nline three"
+    assert clean_entry({"symbol": "A", "notes": notes})["notes"] == (
+        "line one\n\tline two\nline three"
+    )
+
+
+@pytest.mark.parametrize("field", ["symbol", "name", "notes"])
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb", "\udc00\ud800"])
+def test_lone_surrogates_are_refused(field: str, text: str) -> None:
+    data = {"symbol": "A", field: text}
+    assert errors_of(data) == {field: "must be valid Unicode text"}
+
+
+def test_a_surrogate_pair_decoded_from_json_is_one_character() -> None:
+    name = json.loads('"\\ud83d\\ude00"')
+    assert clean_entry({"symbol": "A", "name": name})["name"] == "😀"
+
+
+@pytest.mark.parametrize(
+    ("price", "expected"),
+    [
+        (Decimal(0), Decimal("0.0000")),
+        (0, Decimal(0)),
+        (Decimal("0.0001"), Decimal("0.0001")),
+        (Decimal("187.25"), Decimal("187.25")),
+        (Decimal("999999999999.9999"), Decimal("999999999999.9999")),
+        (Decimal("1.10000"), Decimal("1.1")),  # trailing zeros are not decimal places
+        (Decimal("1E+2"), Decimal(100)),
+        (Decimal("-0"), Decimal(0)),
+        (187, Decimal(187)),
+        (999_999_999_999, Decimal(999_999_999_999)),
+        (2.5, Decimal("2.5")),
+        (0.1, Decimal("0.1")),
+    ],
+)
+def test_valid_prices(price: int | float | Decimal, expected: Decimal) -> None:
+    cleaned = clean_entry({"symbol": "A", "price": price})["price"]
+    assert cleaned == expected
+    assert isinstance(cleaned, Decimal)
+    assert not cleaned.is_signed()
+
+
+def test_a_price_is_kept_with_four_places() -> None:
+    cleaned = clean_entry({"symbol": "A", "price": Decimal("123456789012.3457")})["price"]
+    assert str(cleaned) == "123456789012.3457"
+
+
+@pytest.mark.parametrize(
+    ("price", "message"),
+    [
+        (Decimal(10) ** 12, "must be less than 1,000,000,000,000"),
+        (10**12, "must be less than 1,000,000,000,000"),
+        (Decimal("1E+5000"), "must be less than 1,000,000,000,000"),
+        pytest.param(10**5000, "must be less than 1,000,000,000,000", id="10**5000"),
+        (1e300, "must be less than 1,000,000,000,000"),
+        (Decimal("-0.01"), "must be at least 0"),
+        (Decimal("-0.0001"), "must be at least 0"),
+        (-1, "must be at least 0"),
+        (Decimal("0.00001"), "must have at most 4 decimal places"),
+        (Decimal("187.12345"), "must have at most 4 decimal places"),
+        (Decimal("999999999999.99999"), "must have at most 4 decimal places"),
+        (Decimal("1E-5000"), "must have at most 4 decimal places"),
+        (Decimal("NaN"), "must be a finite number"),
+        (Decimal("-NaN"), "must be a finite number"),
+        (Decimal("sNaN"), "must be a finite number"),
+        (Decimal("Infinity"), "must be a finite number"),
+        (Decimal("-Infinity"), "must be a finite number"),
+        (float("nan"), "must be a finite number"),
+        (float("inf"), "must be a finite number"),
+        (float("-inf"), "must be a finite number"),
+        (True, "must be a number or null"),
+        (False, "must be a number or null"),
+        ("187.25", "must be a number or null"),
+        ("", "must be a number or null"),
+        ([1], "must be a number or null"),
+        ({"amount": 1}, "must be a number or null"),
+    ],
+)
+def test_invalid_prices(price: object, message: str) -> None:
+    assert errors_of({"symbol": "A", "price": price}) == {"price": message}
+
+
+def test_unknown_fields_are_named() -> None:
+    assert errors_of({"symbol": "A", "ticker": "B", "Symbol": "C"}) == {
+        "ticker": "is not a known field",
+        "Symbol": "is not a known field",
+    }
+
+
+@pytest.mark.parametrize("field", ["id", "created_at", "updated_at"])
+def test_read_only_fields_are_named(field: str) -> None:
+    assert errors_of({"symbol": "A", field: 1}) == {field: "is read-only"}
+    assert errors_of({field: 1}, partial=True) == {field: "is read-only"}
+
+
+def test_every_broken_field_is_reported_at_once() -> None:
+    errors = errors_of(
+        {"symbol": "a b", "name": "n" * 256, "price": -1, "notes": 1, "id": 3, "extra": 0}
+    )
+    assert set(errors) == {"symbol", "name", "price", "notes", "id", "extra"}
+
+
+def test_partial_takes_any_subset_and_adds_no_defaults() -> None:
+    assert clean_entry({}, partial=True) == {}
+    assert clean_entry({"notes": "x"}, partial=True) == {"notes": "x"}
+    assert clean_entry({"price": None}, partial=True) == {"price": None}
+    assert clean_entry({"symbol": "brk.b"}, partial=True) == {"symbol": "BRK.B"}
+
+
+def test_partial_still_validates_what_it_is_given() -> None:
+    assert list(errors_of({"symbol": ""}, partial=True)) == ["symbol"]
+    assert list(errors_of({"symbol": None}, partial=True)) == ["symbol"]
+    assert list(errors_of({"price": Decimal("0.00001")}, partial=True)) == ["price"]
+    assert list(errors_of({"colour": "red"}, partial=True)) == ["colour"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("187.25", Decimal("187.25")),
+        (" 187.25 ", Decimal("187.25")),
+        ("0", Decimal(0)),
+        ("999999999999.9999", Decimal("999999999999.9999")),
+        ("1e2", Decimal(100)),
+        ("", None),
+        ("   ", None),
+    ],
+)
+def test_form_prices_are_read_from_text(text: str, expected: Decimal | None) -> None:
+    cleaned = clean_entry({"symbol": "A", "price": text}, from_form=True)
+    assert cleaned["price"] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("abc", "must be a number, like 187.25"),
+        ("1,5", "must be a number, like 187.25"),
+        ("$5", "must be a number, like 187.25"),
+        ("NaN", "must be a finite number"),
+        ("Infinity", "must be a finite number"),
+        ("-inf", "must be a finite number"),
+        ("1000000000000", "must be less than 1,000,000,000,000"),
+        ("-0.01", "must be at least 0"),
+        ("1.23456", "must have at most 4 decimal places"),
+        ("\ud800", "must be a number, like 187.25"),
+    ],
+)
+def test_invalid_form_prices(text: str, message: str) -> None:
+    assert errors_of({"symbol": "A", "price": text}, from_form=True) == {"price": message}
+
+
+def test_a_form_has_the_same_text_rules() -> None:
+    cleaned = clean_entry(
+        {"symbol": " gspc ", "name": " S&P ", "price": "", "notes": "a\r\nb"}, from_form=True
+    )
+    assert cleaned == {"symbol": "GSPC", "name": "S&P", "price": None, "notes": "a\nb"}
+    assert list(errors_of({"symbol": "A", "name": "a\x00"}, from_form=True)) == ["name"]
+
+
+def test_the_item_limit_is_a_thousand() -> None:
+    assert MAX_ITEMS_PER_USER == 1000

@@ -1,0 +1,242 @@
+"""The JSON API under ``/api``: bearer ID tokens in, the caller's own watchlist out.
+
+The API never reads the session cookie; each request proves who it is with an
+``Authorization: Bearer <ID token>`` header.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from starlette.endpoints import HTTPEndpoint
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from webapp.store import DuplicateSymbol, ItemLimitReached, Store
+from webapp.tokens import IdTokenVerifier, InvalidToken, ProviderUnavailable
+from webapp.validation import MAX_ITEMS_PER_USER, InvalidEntry, clean_entry
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class ApiError(Exception):
+    """An error answered as ``{"detail": ..., "errors": {...}}``."""
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        errors: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.errors = errors or {}
+        self.headers = headers
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    return JSONResponse(
+        {"detail": exc.detail, "errors": exc.errors},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def _caller(request: Request) -> dict[str, Any]:
+    """The verified claims of the caller's ID token."""
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "Send an ID token as 'Authorization: Bearer <token>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    verifier: IdTokenVerifier = request.state.verifier
+    try:
+        return await verifier.verify(token.strip())
+    except InvalidToken as exc:
+        raise ApiError(
+            401,
+            str(exc),
+            headers={
+                "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc}"'
+            },
+        ) from None
+    except ProviderUnavailable:
+        raise ApiError(
+            503,
+            "The identity provider cannot be reached to check the token; try again shortly.",
+            headers={"Retry-After": "30"},
+        ) from None
+
+
+def _constant(name: str) -> Decimal:
+    # NaN and Infinity are not JSON, but Python's parser reads them: let validation name the field.
+    return Decimal(name)
+
+
+def _number(text: str) -> Decimal:
+    """A JSON number, exactly: no float rounding, no limit on an integer's digits."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        # Only an exponent Decimal cannot hold (10**18 or more) gets here. Keep the signs
+        # and a magnitude past the rules' limits, so that validation names the field.
+        mantissa, _, exponent = text.lower().partition("e")
+        if Decimal(mantissa).is_zero():
+            return Decimal(0)
+        sign = "-" if mantissa.startswith("-") else ""
+        exponent_sign = "-" if exponent.startswith("-") else "+"
+        return Decimal(f"{sign}1E{exponent_sign}999999")
+
+
+def _is_json(content_type: str) -> bool:
+    media_type, *parameters = content_type.split(";")
+    charsets = [
+        value.strip().strip('"').lower()
+        for name, _, value in (parameter.partition("=") for parameter in parameters)
+        if name.strip().lower() == "charset"
+    ]
+    return media_type.strip().lower() == "application/json" and charsets in ([], ["utf-8"])
+
+
+async def _entry(request: Request, *, partial: bool) -> dict[str, Any]:
+    """The request's JSON body, validated as a (partial) watchlist entry."""
+    if not _is_json(request.headers.get("content-type", "")):
+        raise ApiError(415, "Send the body as 'Content-Type: application/json' (UTF-8).")
+    body = await request.body()
+    try:
+        data = json.loads(
+            body.decode("utf-8"),
+            parse_float=_number,
+            parse_int=_number,
+            parse_constant=_constant,
+        )
+    except (ValueError, RecursionError):
+        raise ApiError(422, "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, "The body must be a JSON object.")
+    try:
+        return clean_entry(data, partial=partial)
+    except InvalidEntry as exc:
+        raise ApiError(422, "Some fields are invalid.", exc.errors) from None
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.state.store
+    return store
+
+
+def _not_found(item_id: int) -> ApiError:
+    return ApiError(404, f"You have no watchlist item with id {item_id}.")
+
+
+def _duplicate(symbol: str) -> ApiError:
+    return ApiError(
+        409,
+        f"{symbol} is already on your watchlist.",
+        {"symbol": "is already on your watchlist"},
+    )
+
+
+async def me(request: Request) -> Response:
+    """The caller's identity, from their ID token."""
+    claims = await _caller(request)
+    return JSONResponse(
+        {"sub": claims["sub"], "email": claims.get("email"), "name": claims.get("name")}
+    )
+
+
+class Stocks(HTTPEndpoint):
+    async def get(self, request: Request) -> Response:
+        """The caller's watchlist, newest first."""
+        claims = await _caller(request)
+        items = await _store(request).list_items(claims["sub"])
+        return JSONResponse([item.as_json() for item in items])
+
+    async def post(self, request: Request) -> Response:
+        """Add an item; 201 with its ``Location``, 409 when the symbol is already listed."""
+        claims = await _caller(request)
+        values = await _entry(request, partial=False)
+        try:
+            item = await _store(request).create_item(claims["sub"], values)
+        except DuplicateSymbol:
+            raise _duplicate(values["symbol"]) from None
+        except ItemLimitReached:
+            raise ApiError(
+                422, f"Your watchlist is full: it holds at most {MAX_ITEMS_PER_USER:,} items."
+            ) from None
+        return JSONResponse(
+            item.as_json(), status_code=201, headers={"Location": f"/api/stocks/{item.id}"}
+        )
+
+
+class Stock(HTTPEndpoint):
+    async def get(self, request: Request) -> Response:
+        """One item of the caller's watchlist."""
+        claims = await _caller(request)
+        item_id = request.path_params["item_id"]
+        item = await _store(request).get_item(claims["sub"], item_id)
+        if item is None:
+            raise _not_found(item_id)
+        return JSONResponse(item.as_json())
+
+    async def patch(self, request: Request) -> Response:
+        """Change some of an item's fields."""
+        claims = await _caller(request)
+        values = await _entry(request, partial=True)
+        item_id = request.path_params["item_id"]
+        try:
+            item = await _store(request).update_item(claims["sub"], item_id, values)
+        except DuplicateSymbol:
+            raise _duplicate(values["symbol"]) from None
+        if item is None:
+            raise _not_found(item_id)
+        return JSONResponse(item.as_json())
+
+    # The system this replaces sent partial bodies with PUT; both mean the same here.
+    put = patch
+
+    async def delete(self, request: Request) -> Response:
+        """Remove an item; 204."""
+        claims = await _caller(request)
+        item_id = request.path_params["item_id"]
+        if not await _store(request).delete_item(claims["sub"], item_id):
+            raise _not_found(item_id)
+        return Response(status_code=204)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (404, 405, 413) under ``/api``, in the API's error shape."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 413:
+        return error_response(too_large())
+    messages = {
+        404: "There is no such API endpoint.",
+        405: "This endpoint does not accept that method.",
+    }
+    detail = messages.get(exc.status_code, str(exc.detail))
+    return error_response(ApiError(exc.status_code, detail, headers=exc.headers))
+
+
+def too_large() -> ApiError:
+    return ApiError(413, f"The body is too large: at most {MAX_BODY_BYTES // 1024} KiB.")
+
+
+routes = [
+    Route("/me", me, methods=["GET"]),
+    Route("/stocks", Stocks),
+    Route("/stocks/{item_id:int}", Stock),
+]

@@ -1,0 +1,173 @@
+"""The application factory: ``create_app(settings)`` builds one independent app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2
+from databases import Database
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from webapp import api, auth, devprovider, pages
+from webapp.csrf import CrossSiteProtection
+from webapp.headers import SecurityHeaders
+from webapp.limits import RejectOversizedBodies
+from webapp.settings import Settings, load_settings
+from webapp.store import Store
+from webapp.templating import build_templates, render
+from webapp.tokens import IdTokenVerifier
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+SESSION_MAX_AGE = 7 * 24 * 3600
+READY_TIMEOUT_SECONDS = 2.0
+PROVIDER_TIMEOUT_SECONDS = 5.0
+
+
+def _database(settings: Settings) -> Database:
+    if settings.database_url.startswith("mysql"):
+        return Database(settings.database_url, charset="utf8mb4", min_size=1, max_size=10)
+    return Database(settings.database_url)
+
+
+async def healthz(request: Request) -> Response:
+    """The process is alive; touches nothing else."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """The database answers ``SELECT 1`` in time."""
+    store: Store = request.state.store
+    try:
+        await asyncio.wait_for(store.ping(), READY_TIMEOUT_SECONDS)
+    except Exception:
+        logger.warning("readiness check failed: the database did not answer", exc_info=True)
+        return JSONResponse(
+            {"status": "unavailable", "database": "unreachable"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path == "/api" or request.url.path.startswith("/api/")
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    if _is_api(request):
+        return await api.http_error(request, exc)
+    assert isinstance(exc, HTTPException)
+    titles = {404: "Page not found", 405: "Not allowed", 413: "Too much data"}
+    messages = {
+        404: "There is no page at this address.",
+        405: "This page does not accept that kind of request.",
+        413: "The form sent more data than this site accepts.",
+    }
+    return render(
+        request,
+        "error.html",
+        {
+            "title": titles.get(exc.status_code, "Request refused"),
+            "message": messages.get(exc.status_code, "The request could not be handled."),
+        },
+        status_code=exc.status_code,
+    )
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    # The traceback goes to the log (ServerErrorMiddleware), never to the client.
+    if _is_api(request):
+        return api.error_response(api.ApiError(500, "Something went wrong on our side."))
+    return Response(
+        "<!doctype html><title>Error</title><p>Something went wrong on our side.</p>",
+        status_code=500,
+        media_type="text/html",
+    )
+
+
+async def favicon(request: Request) -> Response:
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the ASGI app; with no settings, read them from the environment."""
+    settings = settings or load_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.dev_sign_in:
+                stack.enter_context(devprovider.running(settings.dev_provider_url))
+            database = _database(settings)
+            await database.connect()
+            stack.push_async_callback(database.disconnect)
+            store = Store(database)
+            await store.create_tables()
+            http = await stack.enter_async_context(
+                httpx2.AsyncClient(timeout=PROVIDER_TIMEOUT_SECONDS, follow_redirects=False)
+            )
+            verifier = IdTokenVerifier(settings.oidc_discovery_url, settings.api_audiences, http)
+            yield {
+                "settings": settings,
+                "store": store,
+                "verifier": verifier,
+                "oauth": auth.build_oauth(settings),
+                "templates": build_templates(settings),
+            }
+
+    https = urlsplit(settings.public_url).scheme == "https"
+    discovery = urlsplit(settings.oidc_discovery_url)
+    return Starlette(
+        routes=[
+            *pages.routes,
+            *auth.routes,
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/favicon.ico", favicon, methods=["GET"]),
+            Mount("/api", routes=api.routes),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+        middleware=[
+            Middleware(
+                SecurityHeaders,
+                public_url=settings.public_url,
+                authorize_origin=f"{discovery.scheme}://{discovery.netloc}",
+            ),
+            Middleware(CrossSiteProtection, origin=settings.public_url),
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.secret_key,
+                # The __Host- prefix pins the cookie to this exact origin (HTTPS only).
+                session_cookie="__Host-session" if https else "session",
+                max_age=SESSION_MAX_AGE,
+                same_site="lax",
+                https_only=https,
+            ),
+            # Declared oversized bodies get the site's own 413; Starlette's limiter stops the
+            # undeclared ones as they stream in (its HTTPException reaches our handlers).
+            Middleware(RejectOversizedBodies, max_body_size=api.MAX_BODY_BYTES),
+            Middleware(RequestBodyLimitMiddleware, max_body_size=api.MAX_BODY_BYTES),
+        ],
+        exception_handlers={
+            HTTPException: http_error,
+            api.ApiError: api.api_error,
+            500: server_error,
+        },
+        lifespan=lifespan,
+    )

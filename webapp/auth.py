@@ -1,0 +1,138 @@
+"""Browser sign-in: Google's authorization-code flow (PKCE, state, nonce) through Authlib.
+
+The session cookie holds only who signed in and when: ``{sub, email, name,
+picture}`` and the sign-in time, never a token. During the flow it also holds
+Authlib's short-lived state and the ``next`` path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import unquote, urlencode, urlsplit
+
+import httpx2
+from authlib.integrations.starlette_client import OAuth, OAuthError
+from joserfc.errors import JoseError
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from webapp.identity import IDENTITY_KEY, SIGNED_IN_AT_KEY
+from webapp.settings import Settings
+from webapp.templating import render
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "google"
+SCOPE = "openid email profile"
+MAX_NEXT_LENGTH = 2000
+
+
+def build_oauth(settings: Settings) -> OAuth:
+    """An Authlib registry holding one provider, configured from its discovery document."""
+    oauth = OAuth()
+    oauth.register(
+        PROVIDER,
+        client_id=settings.google_client_id,
+        client_secret=settings.google_client_secret,
+        server_metadata_url=settings.oidc_discovery_url,
+        client_kwargs={"scope": SCOPE, "code_challenge_method": "S256", "timeout": 10},
+    )
+    return oauth
+
+
+def safe_next(value: str | None) -> str:
+    """``value`` when it is a path on this site, else ``/``: never an open redirect."""
+    if not value or len(value) > MAX_NEXT_LENGTH or not value.isascii():
+        return "/"
+    # Browsers drop tabs and newlines and read a backslash as a slash: refuse them outright,
+    # and look at every decoding of the value, since a later hop may decode it again.
+    candidate = value
+    for _ in range(3):
+        if any(c in candidate for c in "\\\t\r\n") or not candidate.isprintable():
+            return "/"
+        if not candidate.startswith("/") or candidate.startswith("//"):
+            return "/"
+        parts = urlsplit(candidate)
+        if parts.scheme or parts.netloc:
+            return "/"
+        decoded = unquote(candidate)
+        if decoded == candidate:
+            break
+        candidate = decoded
+    return value
+
+
+def login_url(request: Request) -> str:
+    """Where to send someone who must sign in and then come back to this page."""
+    path = request.url.path
+    if request.url.query:
+        path = f"{path}?{request.url.query}"
+    return "/login?" + urlencode({"next": path})
+
+
+async def login(request: Request) -> Response:
+    settings: Settings = request.state.settings
+    oauth: OAuth = request.state.oauth
+    request.session["next"] = safe_next(request.query_params.get("next"))
+    try:
+        redirect: Response = await oauth.create_client(PROVIDER).authorize_redirect(
+            request, settings.public_url + "/auth/callback"
+        )
+    except httpx2.HTTPError:
+        logger.warning("sign-in could not start: the provider's metadata is unreachable")
+        return _failure(request, "We could not reach the sign-in service.", 503)
+    return redirect
+
+
+async def callback(request: Request) -> Response:
+    oauth: OAuth = request.state.oauth
+    if request.query_params.get("error"):
+        # The provider said no (the person cancelled, or the request was refused).
+        return _failure(request, "Sign-in was cancelled or refused.", 400)
+    try:
+        token = await oauth.create_client(PROVIDER).authorize_access_token(request)
+    except OAuthError as exc:
+        logger.info("sign-in failed: %s", exc.error)
+        return _failure(request, "Sign-in did not complete.", 400)
+    except JoseError as exc:
+        logger.info("sign-in failed: invalid ID token (%s)", type(exc).__name__)
+        return _failure(request, "The sign-in service's answer could not be verified.", 400)
+    except httpx2.HTTPError:
+        logger.warning("sign-in failed: the provider is unreachable")
+        return _failure(request, "We could not reach the sign-in service.", 503)
+    claims = token.get("userinfo")
+    if not claims or not isinstance(claims.get("sub"), str):
+        return _failure(request, "The sign-in service's answer could not be verified.", 400)
+    next_path = safe_next(request.session.get("next"))
+    request.session.clear()
+    request.session[IDENTITY_KEY] = {
+        "sub": claims["sub"],
+        "email": claims.get("email"),
+        "name": claims.get("name"),
+        "picture": claims.get("picture"),
+    }
+    request.session[SIGNED_IN_AT_KEY] = int(time.time())
+    return RedirectResponse(next_path, status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/", status_code=303)
+
+
+def _failure(request: Request, message: str, status_code: int) -> Response:
+    # Leave nothing of the failed attempt behind, but keep someone who was signed in signed in.
+    for key in [key for key in request.session if key not in (IDENTITY_KEY, SIGNED_IN_AT_KEY)]:
+        del request.session[key]
+    return render(
+        request, "error.html", {"message": message, "retry": True}, status_code=status_code
+    )
+
+
+routes = [
+    Route("/login", login, methods=["GET"]),
+    Route("/auth/callback", callback, methods=["GET"]),
+    Route("/logout", logout, methods=["POST"]),
+]

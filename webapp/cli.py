@@ -1,0 +1,83 @@
+"""The ``watchlist`` command: serve the app, print a development ID token, print the schema.
+
+uv run watchlist                          # serve on 127.0.0.1:8000
+uv run watchlist serve --port 9000
+uv run watchlist token alice@example.com  # an ID token from the development sign-in
+uv run watchlist schema > init.sql        # the MySQL DDL of the tables
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import uvicorn
+
+from webapp import devprovider
+from webapp.settings import Settings, SettingsError, load_settings
+from webapp.tables import mysql_ddl
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="watchlist", description="Stock Watchlist.")
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="serve the app (the default command)")
+    _serve_options(serve)
+    token = commands.add_parser(
+        "token", help="print an ID token from the development sign-in, for curl"
+    )
+    token.add_argument("email", help="who to sign in as, for example alice@example.com")
+    token.add_argument("--name", help="the display name (default: the email's local part)")
+    token.add_argument("--port", type=int, default=8000, help="the running app's port")
+    commands.add_parser("schema", help="print the MySQL DDL (the contents of init.sql)")
+    _serve_options(parser)
+    return parser
+
+
+def _serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="the port to listen on")
+
+
+def _settings(port: int) -> Settings:
+    try:
+        return load_settings(port=port)
+    except SettingsError as exc:
+        sys.exit(f"watchlist: configuration error: {exc}")
+
+
+def _serve(host: str, port: int) -> None:
+    from webapp.app import create_app
+
+    settings = _settings(port)
+    if settings.dev_sign_in:
+        print(
+            "\n  Development sign-in: no GOOGLE_CLIENT_ID is set, so a local OpenID provider\n"
+            f"  at {settings.dev_provider_url} stands in for Google and signs in any email.\n"
+            "  An ID token for the API: uv run watchlist token alice@example.com\n",
+            file=sys.stderr,
+        )
+    uvicorn.run(create_app(settings), host=host, port=port)
+
+
+def _token(email: str, name: str | None, port: int) -> None:
+    settings = _settings(port)
+    if not settings.dev_sign_in:
+        sys.exit(
+            "watchlist: GOOGLE_CLIENT_ID is set, so there is no development sign-in; "
+            "use an ID token from Google."
+        )
+    try:
+        print(devprovider.issue_id_token(settings.dev_provider_url, email, name))
+    except devprovider.DevProviderError as exc:
+        sys.exit(f"watchlist: {exc}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.command == "token":
+        _token(args.email, args.name, args.port)
+    elif args.command == "schema":
+        sys.stdout.write(mysql_ddl())
+    else:
+        _serve(args.host, args.port)

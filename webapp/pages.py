@@ -1,0 +1,209 @@
+"""The HTML pages: a landing page, and the watchlist edited in place with htmx.
+
+Every URL answers a whole page to a normal request and the matching block of
+the same template to an htmx request. Without JavaScript, the forms post
+normally and answer with a redirect (or the page with its errors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from webapp.auth import login_url
+from webapp.identity import current_user
+from webapp.store import DuplicateSymbol, Item, ItemLimitReached, Store
+from webapp.templating import is_htmx, render
+from webapp.validation import FIELDS, MAX_ITEMS_PER_USER, InvalidEntry, clean_entry
+
+PAGE = "watchlist.html"
+Handler = Callable[[Request, str], Awaitable[Response]]
+
+
+def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Run ``handler`` with the user's ``sub``; send anyone else to sign in and back."""
+
+    @wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        user = current_user(request)
+        if user is None:
+            back = login_url(request) if request.method == "GET" else "/login?next=/watchlist"
+            if is_htmx(request):
+                return Response(status_code=204, headers={"HX-Redirect": back})
+            return RedirectResponse(back, status_code=303)
+        return await handler(request, user["sub"])
+
+    return endpoint
+
+
+def _status(request: Request, status_code: int) -> int:
+    """An error's status for a whole page; htmx fragments that show the error answer 200.
+
+    A 4xx to an htmx request would be logged by the browser as a failed load, though the
+    form with its inline errors is exactly the answer the person needs.
+    """
+    return 200 if is_htmx(request) else status_code
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.state.store
+    return store
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The entry's fields from a posted form; anything else in it is ignored."""
+    async with request.form(max_files=0, max_fields=20) as form:
+        return {field: str(form.get(field, "")) for field in FIELDS if field in form}
+
+
+def _page(
+    request: Request,
+    items: list[Item],
+    *,
+    status_code: int = 200,
+    block: str | None = None,
+    **context: Any,
+) -> Response:
+    context.setdefault("values", {})
+    context.setdefault("errors", {})
+    context.setdefault("editing", None)
+    context.setdefault("focus", None)
+    return render(request, PAGE, {"items": items, **context}, status_code=status_code, block=block)
+
+
+async def home(request: Request) -> Response:
+    if current_user(request) is not None:
+        return RedirectResponse("/watchlist", status_code=303)
+    return render(request, "landing.html")
+
+
+@signed_in
+async def watchlist(request: Request, sub: str) -> Response:
+    items = await _store(request).list_items(sub)
+    return _page(request, items, block="watchlist" if is_htmx(request) else None)
+
+
+@signed_in
+async def add(request: Request, sub: str) -> Response:
+    store = _store(request)
+    values = await _form(request)
+    try:
+        await store.create_item(sub, clean_entry(values, from_form=True))
+    except InvalidEntry as exc:
+        errors, status_code = exc.errors, 422
+    except DuplicateSymbol:
+        errors, status_code = {"symbol": "is already on your watchlist"}, 409
+    except ItemLimitReached:
+        errors = {"symbol": f"cannot be added: a watchlist holds at most {MAX_ITEMS_PER_USER:,}"}
+        status_code = 422
+    else:
+        if not is_htmx(request):
+            return RedirectResponse("/watchlist", status_code=303)
+        items = await store.list_items(sub)
+        return _page(request, items, block="watchlist", focus="add")
+    items = await store.list_items(sub)
+    return _page(
+        request,
+        items,
+        status_code=_status(request, status_code),
+        block="watchlist" if is_htmx(request) else None,
+        values=values,
+        errors=errors,
+        focus="add",
+    )
+
+
+async def _one(request: Request, sub: str) -> Item | None:
+    item_id: int = request.path_params["item_id"]
+    return await _store(request).get_item(sub, item_id)
+
+
+def _gone(request: Request) -> Response:
+    """The item is not (or no longer) the user's: a fragment that says so, or the page."""
+    if is_htmx(request):
+        return render(request, "_gone.html")
+    return RedirectResponse("/watchlist", status_code=303)
+
+
+@signed_in
+async def row(request: Request, sub: str) -> Response:
+    """One row: what Cancel brings back."""
+    item = await _one(request, sub)
+    if item is None:
+        return _gone(request)
+    if not is_htmx(request):
+        return RedirectResponse("/watchlist", status_code=303)
+    return render(request, PAGE, {"item": item, "focus": "row"}, block="row")
+
+
+@signed_in
+async def edit(request: Request, sub: str) -> Response:
+    """The row as a form: a fragment for htmx, or the page with that row open."""
+    item = await _one(request, sub)
+    if item is None:
+        return _gone(request)
+    values = {"symbol": item.symbol, "name": item.name, "notes": item.notes}
+    values["price"] = "" if item.price is None else str(item.price.normalize())
+    context: dict[str, Any] = {"item": item, "values": values, "errors": {}, "focus": "edit"}
+    if is_htmx(request):
+        return render(request, PAGE, context, block="edit_row")
+    items = await _store(request).list_items(sub)
+    return _page(request, items, **{**context, "editing": item.id})
+
+
+@signed_in
+async def update(request: Request, sub: str) -> Response:
+    store = _store(request)
+    item_id: int = request.path_params["item_id"]
+    values = await _form(request)
+    try:
+        item = await store.update_item(sub, item_id, clean_entry(values, from_form=True))
+    except InvalidEntry as exc:
+        errors, status_code = exc.errors, 422
+    except DuplicateSymbol:
+        errors, status_code = {"symbol": "is already on your watchlist"}, 409
+    else:
+        if item is None:
+            return _gone(request)
+        if not is_htmx(request):
+            return RedirectResponse("/watchlist", status_code=303)
+        return render(request, PAGE, {"item": item, "focus": "row"}, block="row")
+    current = await store.get_item(sub, item_id)
+    if current is None:
+        return _gone(request)
+    context: dict[str, Any] = {
+        "item": current,
+        "values": values,
+        "errors": errors,
+        "focus": "edit",
+    }
+    if is_htmx(request):
+        return render(request, PAGE, context, block="edit_row")
+    items = await store.list_items(sub)
+    return _page(request, items, status_code=status_code, **{**context, "editing": item_id})
+
+
+@signed_in
+async def delete(request: Request, sub: str) -> Response:
+    item_id: int = request.path_params["item_id"]
+    await _store(request).delete_item(sub, item_id)
+    if is_htmx(request):
+        # An empty answer: htmx swaps the row out for nothing.
+        return Response(status_code=200, headers={"Vary": "HX-Request"})
+    return RedirectResponse("/watchlist", status_code=303)
+
+
+routes = [
+    Route("/", home, methods=["GET"]),
+    Route("/watchlist", watchlist, methods=["GET"]),
+    Route("/watchlist", add, methods=["POST"]),
+    Route("/watchlist/{item_id:int}", row, methods=["GET"]),
+    Route("/watchlist/{item_id:int}", update, methods=["POST"]),
+    Route("/watchlist/{item_id:int}/edit", edit, methods=["GET"]),
+    Route("/watchlist/{item_id:int}/delete", delete, methods=["POST"]),
+]

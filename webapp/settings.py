@@ -1,0 +1,206 @@
+"""Configuration, read from the environment once into a frozen object.
+
+Nothing else in the package reads ``os.environ``: the command line builds a
+``Settings`` and everything else receives it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
+DEV_CLIENT_ID = "watchlist-development"
+DEV_CLIENT_SECRET = "watchlist-development-secret"
+SECRET_KEY_FILE = ".watchlist-secret-key"
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Setting(NamedTuple):
+    name: str
+    default: str
+    help: str
+
+
+#: Every variable the app reads: the README's configuration table is built from this.
+SETTINGS = (
+    Setting(
+        "DATABASE_URL",
+        "sqlite+aiosqlite:///./watchlist.db",
+        "`mysql+aiomysql://user:pass@host:3306/db` or `sqlite+aiosqlite:///path.db`.",
+    ),
+    Setting("GOOGLE_CLIENT_ID", "", "The OAuth client's ID. Unset: the development sign-in."),
+    Setting("GOOGLE_CLIENT_SECRET", "", "The OAuth client's secret; required with the ID."),
+    Setting(
+        "SECRET_KEY",
+        "",
+        "Signs the session cookie; at least 32 characters. Required in production; "
+        f"in development generated once into `{SECRET_KEY_FILE}` (git-ignored).",
+    ),
+    Setting(
+        "OIDC_DISCOVERY_URL", GOOGLE_DISCOVERY_URL, "The OpenID provider's discovery document."
+    ),
+    Setting(
+        "PUBLIC_URL",
+        "http://127.0.0.1:<port>",
+        "The external base URL; redirect URIs are built from it, never from the Host header. "
+        "Required in production.",
+    ),
+    Setting("API_AUDIENCES", "GOOGLE_CLIENT_ID", "Comma-separated `aud` values the API accepts."),
+    Setting("WATCHLIST_ENV", "development", "`development` or `production`."),
+)
+
+
+class SettingsError(Exception):
+    """A missing or malformed setting; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///./watchlist.db"
+    google_client_id: str = DEV_CLIENT_ID
+    google_client_secret: str = DEV_CLIENT_SECRET
+    secret_key: str = field(default="", repr=False)
+    oidc_discovery_url: str = GOOGLE_DISCOVERY_URL
+    public_url: str = "http://127.0.0.1:8000"
+    api_audiences: tuple[str, ...] = (DEV_CLIENT_ID,)
+    environment: str = "development"
+    #: True when no Google client is configured: the bundled development provider stands in.
+    dev_sign_in: bool = True
+    #: Where the development provider listens (the app's port + 1), when ``dev_sign_in``.
+    dev_provider_url: str = ""
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @classmethod
+    def from_environ(
+        cls, environ: Mapping[str, str], *, port: int = 8000, state_dir: Path = Path(".")
+    ) -> Settings:
+        """Build the settings; raise ``SettingsError`` naming the first bad variable."""
+
+        def get(name: str) -> str:
+            return environ.get(name, "").strip()
+
+        environment = get("WATCHLIST_ENV") or "development"
+        if environment not in ("development", "production"):
+            raise SettingsError(
+                f"WATCHLIST_ENV must be 'development' or 'production', not {environment!r}."
+            )
+        production = environment == "production"
+
+        database_url = get("DATABASE_URL") or "sqlite+aiosqlite:///./watchlist.db"
+        scheme = database_url.partition("://")[0]
+        if scheme not in ("mysql+aiomysql", "sqlite+aiosqlite") or "://" not in database_url:
+            raise SettingsError(
+                "DATABASE_URL must start with mysql+aiomysql:// or sqlite+aiosqlite:// "
+                "(for example mysql+aiomysql://user:pass@host:3306/watchlist)."
+            )
+
+        client_id, client_secret = get("GOOGLE_CLIENT_ID"), get("GOOGLE_CLIENT_SECRET")
+        if client_id and not client_secret:
+            raise SettingsError("GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set.")
+        if client_secret and not client_id:
+            raise SettingsError("GOOGLE_CLIENT_ID is required when GOOGLE_CLIENT_SECRET is set.")
+        if production and not client_id:
+            raise SettingsError(
+                "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are required when "
+                "WATCHLIST_ENV=production (the development sign-in is not for production)."
+            )
+        dev_sign_in = not client_id
+
+        discovery_url = get("OIDC_DISCOVERY_URL") or GOOGLE_DISCOVERY_URL
+        _require_http_url("OIDC_DISCOVERY_URL", discovery_url)
+        dev_provider_url = ""
+        if dev_sign_in:
+            dev_provider_url = f"http://127.0.0.1:{port + 1}"
+            discovery_url = f"{dev_provider_url}/.well-known/openid-configuration"
+
+        public_url = get("PUBLIC_URL").rstrip("/")
+        if not public_url:
+            if production:
+                raise SettingsError(
+                    "PUBLIC_URL is required when WATCHLIST_ENV=production "
+                    "(the external base URL, for example https://watchlist.example.com)."
+                )
+            public_url = f"http://127.0.0.1:{port}"
+        _require_http_url("PUBLIC_URL", public_url)
+        if urlsplit(public_url).path:
+            raise SettingsError(
+                "PUBLIC_URL must be an origin without a path, like https://watchlist.example.com."
+            )
+
+        audiences = tuple(a.strip() for a in get("API_AUDIENCES").split(",") if a.strip())
+
+        secret_key = get("SECRET_KEY")
+        if not secret_key:
+            if production:
+                raise SettingsError(
+                    "SECRET_KEY is required when WATCHLIST_ENV=production; generate one with: "
+                    'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+                )
+            secret_key = _local_secret_key(state_dir / SECRET_KEY_FILE)
+        elif len(secret_key) < MIN_SECRET_KEY_LENGTH:
+            raise SettingsError(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters; generate one "
+                'with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            )
+
+        return cls(
+            database_url=database_url,
+            google_client_id=client_id or DEV_CLIENT_ID,
+            google_client_secret=client_secret or DEV_CLIENT_SECRET,
+            secret_key=secret_key,
+            oidc_discovery_url=discovery_url,
+            public_url=public_url,
+            api_audiences=audiences or (client_id or DEV_CLIENT_ID,),
+            environment=environment,
+            dev_sign_in=dev_sign_in,
+            dev_provider_url=dev_provider_url,
+        )
+
+
+def load_settings(*, port: int = 8000) -> Settings:
+    """The settings from this process's environment."""
+    return Settings.from_environ(os.environ, port=port)
+
+
+def _require_http_url(name: str, value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} must be an http:// or https:// URL, not {value!r}.")
+
+
+def _local_secret_key(path: Path) -> str:
+    """Read the development signing key, creating it on first use (mode 0600)."""
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if len(key) >= MIN_SECRET_KEY_LENGTH:
+        return key
+    key = secrets.token_urlsafe(48)
+    try:
+        path.touch(mode=0o600)
+        path.write_text(key + "\n")
+    except OSError as exc:
+        raise SettingsError(
+            f"SECRET_KEY is unset and {path} cannot be written ({exc.strerror}); "
+            "set SECRET_KEY or run from a writable folder."
+        ) from exc
+    return key
+
+
+def settings_table() -> str:
+    """The README's configuration table, in Markdown (a test keeps the two equal)."""
+    rows = ["| variable | meaning | default |", "|---|---|---|"]
+    for setting in SETTINGS:
+        default = f"`{setting.default}`" if setting.default else "unset"
+        rows.append(f"| `{setting.name}` | {setting.help} | {default} |")
+    return "\n".join(rows) + "\n"

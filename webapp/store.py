@@ -1,0 +1,189 @@
+"""The watchlist store: the only module that runs SQL.
+
+Every statement is scoped by the owner's ``user_sub``; an item that belongs to
+someone else is indistinguishable from one that does not exist.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pymysql
+import sqlalchemy as sa
+from databases import Database
+from sqlalchemy.dialects import mysql, sqlite
+
+from webapp.tables import create_statements, metadata, watchlist_items
+from webapp.validation import MAX_ITEMS_PER_USER
+
+_MYSQL_DUPLICATE_ENTRY = 1062
+#: Ids outside BIGINT's range cannot exist; SQLite would raise on them.
+MAX_ID = 2**63 - 1
+
+
+class DuplicateSymbol(Exception):
+    """The user already has an item with this symbol."""
+
+
+class ItemLimitReached(Exception):
+    """The user already has ``MAX_ITEMS_PER_USER`` items."""
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    symbol: str
+    name: str
+    price: Decimal | None
+    notes: str
+    created_at: datetime
+    updated_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "symbol": self.symbol,
+            "name": self.name,
+            "price": None if self.price is None else float(self.price),
+            "notes": self.notes,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+        }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def _now() -> datetime:
+    # Stored naive in UTC: DATETIME has no zone on MySQL, and SQLite has no type.
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+_COLUMNS = (
+    watchlist_items.c.id,
+    watchlist_items.c.symbol,
+    watchlist_items.c.name,
+    watchlist_items.c.price,
+    watchlist_items.c.notes,
+    watchlist_items.c.created_at,
+    watchlist_items.c.updated_at,
+)
+
+
+def _item(row: Any) -> Item:
+    return Item(
+        id=row.id,
+        symbol=row.symbol,
+        name=row.name,
+        price=row.price,
+        notes=row.notes,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _is_duplicate(exc: Exception) -> bool:
+    if isinstance(exc, pymysql.err.IntegrityError):
+        return bool(exc.args) and exc.args[0] == _MYSQL_DUPLICATE_ENTRY
+    return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
+
+class Store:
+    """Watchlist items, per user, over a connected ``databases.Database``."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def create_tables(self) -> None:
+        """Create missing tables (``CREATE TABLE IF NOT EXISTS``), on SQLite or MySQL."""
+        on_mysql = self.database.url.dialect == "mysql"
+        # Look first: MySQL answers IF NOT EXISTS on an existing table with a warning.
+        existing_query = (
+            "SELECT table_name AS name FROM information_schema.tables"
+            " WHERE table_schema = DATABASE()"
+            if on_mysql
+            else "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+        existing = {row[0] for row in await self.database.fetch_all(existing_query)}
+        if not {table.name for table in metadata.sorted_tables} - existing:
+            return
+        for statement in create_statements(mysql.dialect() if on_mysql else sqlite.dialect()):
+            await self.database.execute(statement)
+
+    async def ping(self) -> None:
+        await self.database.fetch_val("SELECT 1")
+
+    async def list_items(self, user_sub: str) -> list[Item]:
+        query = (
+            sa.select(*_COLUMNS)
+            .where(watchlist_items.c.user_sub == user_sub)
+            .order_by(watchlist_items.c.created_at.desc(), watchlist_items.c.id.desc())
+        )
+        return [_item(row) for row in await self.database.fetch_all(query)]
+
+    async def get_item(self, user_sub: str, item_id: int) -> Item | None:
+        if not 0 < item_id <= MAX_ID:
+            return None
+        query = sa.select(*_COLUMNS).where(
+            watchlist_items.c.id == item_id, watchlist_items.c.user_sub == user_sub
+        )
+        row = await self.database.fetch_one(query)
+        return None if row is None else _item(row)
+
+    async def create_item(self, user_sub: str, values: Mapping[str, Any]) -> Item:
+        """Insert a new item; the unique index, not a prior look-up, rejects duplicates."""
+        count_query = (
+            sa.select(sa.func.count())
+            .select_from(watchlist_items)
+            .where(watchlist_items.c.user_sub == user_sub)
+        )
+        if await self.database.fetch_val(count_query) >= MAX_ITEMS_PER_USER:
+            raise ItemLimitReached()
+        now = _now()
+        row = {**values, "created_at": now, "updated_at": now}
+        try:
+            item_id = await self.database.execute(
+                watchlist_items.insert().values(user_sub=user_sub, **row)
+            )
+        except Exception as exc:
+            if _is_duplicate(exc):
+                raise DuplicateSymbol() from None
+            raise
+        return Item(id=item_id, **row)
+
+    async def update_item(
+        self, user_sub: str, item_id: int, values: Mapping[str, Any]
+    ) -> Item | None:
+        """Change the given fields; ``None`` when the user has no such item."""
+        if not 0 < item_id <= MAX_ID:
+            return None
+        if values:
+            statement = (
+                watchlist_items.update()
+                .where(watchlist_items.c.id == item_id, watchlist_items.c.user_sub == user_sub)
+                .values(**values, updated_at=_now())
+            )
+            try:
+                await self.database.execute(statement)
+            except Exception as exc:
+                if _is_duplicate(exc):
+                    raise DuplicateSymbol() from None
+                raise
+        return await self.get_item(user_sub, item_id)
+
+    async def delete_item(self, user_sub: str, item_id: int) -> bool:
+        """Delete the item; ``False`` when the user has no such item."""
+        if await self.get_item(user_sub, item_id) is None:
+            return False
+        await self.database.execute(
+            watchlist_items.delete().where(
+                watchlist_items.c.id == item_id, watchlist_items.c.user_sub == user_sub
+            )
+        )
+        return True

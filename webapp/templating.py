@@ -1,0 +1,62 @@
+"""Jinja2 templates: full pages, and their named blocks as htmx fragments."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2_fragments.starlette import Jinja2Blocks
+from starlette.requests import Request
+from starlette.responses import Response
+
+from webapp.identity import current_user
+from webapp.settings import Settings
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+def format_price(price: Decimal | None) -> str:
+    """``1234.5`` as ``1,234.50``; up to four decimals, never fewer than two."""
+    if price is None:
+        return ""
+    text = f"{price:,.4f}".rstrip("0")
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
+def build_templates(settings: Settings) -> Jinja2Blocks:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        auto_reload=not settings.production,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["price"] = format_price
+    env.globals["dev_sign_in"] = settings.dev_sign_in
+    return Jinja2Blocks(env=env)
+
+
+def is_htmx(request: Request) -> bool:
+    """An htmx request that wants a fragment (a history restore wants the whole page)."""
+    headers = request.headers
+    return headers.get("hx-request") == "true" and "hx-history-restore-request" not in headers
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    block: str | None = None,
+) -> Response:
+    """Render ``name`` (or one of its blocks); ``Vary: HX-Request`` on every answer."""
+    templates: Jinja2Blocks = request.state.templates
+    full_context = {"user": current_user(request), **(context or {})}
+    response: Response = templates.TemplateResponse(
+        request, name, full_context, status_code=status_code, block_name=block
+    )
+    response.headers["Vary"] = "HX-Request"
+    return response

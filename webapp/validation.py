@@ -1,0 +1,141 @@
+"""The one validation of a watchlist entry, shared by the pages and the API.
+
+``clean_entry`` takes what a client sent (decoded JSON, or a form's strings) and
+returns the values to store, or raises ``InvalidEntry`` with one message per
+field. Messages name the rule, so the same text reads well in JSON and in a page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+FIELDS = ("symbol", "name", "price", "notes")
+READ_ONLY_FIELDS = ("id", "created_at", "updated_at")
+
+SYMBOL_PATTERN = re.compile(r"\^?[A-Z0-9][A-Z0-9.=-]{0,19}")
+NAME_MAX = 255
+NOTES_MAX = 2000
+PRICE_LIMIT = Decimal(10) ** 12
+PRICE_PLACES = Decimal("0.0001")
+MAX_ITEMS_PER_USER = 1000
+
+SYMBOL_RULE = (
+    "must be 1 to 20 letters, digits, '.', '=' or '-', optionally after '^' "
+    "(like AAPL, BRK.B, BTC-USD, 7203.T, ^GSPC or EURUSD=X)"
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class InvalidEntry(Exception):
+    """The entry breaks one or more rules: ``errors`` maps each field to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+def clean_entry(
+    data: Mapping[str, Any], *, partial: bool = False, from_form: bool = False
+) -> dict[str, Any]:
+    """Validate ``data`` and return the cleaned values for the fields it holds.
+
+    ``partial`` allows any subset of fields (an update); otherwise ``symbol`` is
+    required and the optional fields default to empty. ``from_form`` reads every
+    value as a form's string, where an empty price means "no price".
+    """
+    errors: dict[str, str] = {}
+    for key in data:
+        if key in READ_ONLY_FIELDS:
+            errors[key] = "is read-only"
+        elif key not in FIELDS:
+            errors[key] = "is not a known field"
+
+    cleaned: dict[str, Any] = {}
+    cleaners = {"symbol": _symbol, "name": _name, "price": _price, "notes": _notes}
+    for field, cleaner in cleaners.items():
+        if field not in data:
+            continue
+        try:
+            cleaned[field] = cleaner(data[field], from_form)
+        except ValueError as exc:
+            errors[field] = str(exc)
+
+    if not partial:
+        if "symbol" not in data:
+            errors["symbol"] = "is required"
+        cleaned.setdefault("name", "")
+        cleaned.setdefault("price", None)
+        cleaned.setdefault("notes", "")
+    if errors:
+        raise InvalidEntry(errors)
+    return cleaned
+
+
+def _text(value: Any, *, allow_null: bool) -> str:
+    if value is None and allow_null:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if _SURROGATE.search(value):
+        raise ValueError("must be valid Unicode text")
+    return value.strip()
+
+
+def _symbol(value: Any, from_form: bool) -> str:
+    text = _text(value, allow_null=False)
+    if not text:
+        raise ValueError("is required")
+    if not text.isascii() or not SYMBOL_PATTERN.fullmatch(text.upper()):
+        raise ValueError(SYMBOL_RULE)
+    return text.upper()
+
+
+def _name(value: Any, from_form: bool) -> str:
+    text = _text(value, allow_null=True)
+    if len(text) > NAME_MAX:
+        raise ValueError(f"must be at most {NAME_MAX} characters")
+    if _CONTROL.search(text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+def _notes(value: Any, from_form: bool) -> str:
+    text = _text(value, allow_null=True).replace("\r\n", "\n")
+    if len(text) > NOTES_MAX:
+        raise ValueError(f"must be at most {NOTES_MAX:,} characters")
+    if _CONTROL_EXCEPT_LINES.search(text):
+        raise ValueError("must not contain control characters other than line breaks and tabs")
+    return text
+
+
+def _price(value: Any, from_form: bool) -> Decimal | None:
+    if value is None:
+        return None
+    if from_form and isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise ValueError("must be a number, like 187.25") from None
+    elif isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("must be a number or null")
+    else:
+        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    if not number.is_finite():
+        raise ValueError("must be a finite number")
+    if number < 0:
+        raise ValueError("must be at least 0")
+    if number >= PRICE_LIMIT:
+        raise ValueError("must be less than 1,000,000,000,000")
+    rounded = number.quantize(PRICE_PLACES)
+    if rounded != number:
+        raise ValueError("must have at most 4 decimal places")
+    # -0 passes "at least 0"; store and show it as 0.
+    return rounded.copy_abs()
