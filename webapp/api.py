@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from jinja2_fragments.starlette import Jinja2Blocks
 from starlette.endpoints import HTTPEndpoint
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from webapp import openapi
 from webapp.store import DuplicateSymbol, ItemLimitReached, Store
 from webapp.tokens import IdTokenVerifier, InvalidToken, ProviderUnavailable
 from webapp.validation import MAX_ITEMS_PER_USER, InvalidEntry, clean_entry
@@ -151,8 +153,67 @@ def _duplicate(symbol: str) -> ApiError:
     )
 
 
+def _mount_path(request: Request) -> str:
+    """Where the API is mounted, as clients see it (``/api``)."""
+    root_path: str = request.scope.get("root_path", "")
+    return root_path
+
+
+async def index(request: Request) -> Response:
+    """What this API is, and where its description lives.
+
+    Needs no token.
+    ---
+    operationId: getApiIndex
+    tags: [about]
+    security: []
+    responses:
+      "200":
+        description: The API's name and version, and links to its description.
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Index"}
+    """
+    mount_path = _mount_path(request)
+    return JSONResponse(
+        {
+            "name": openapi.TITLE,
+            "version": openapi.VERSION,
+            "links": {"openapi": f"{mount_path}/openapi.json", "docs": f"{mount_path}/docs"},
+        }
+    )
+
+
+async def openapi_document(request: Request) -> Response:
+    """This API's OpenAPI 3.1 document, generated from these endpoints' docstrings."""
+    return JSONResponse(
+        openapi.document(routes, _mount_path(request), max_body_bytes=MAX_BODY_BYTES)
+    )
+
+
+async def docs(request: Request) -> Response:
+    """The OpenAPI document as an interactive page (Swagger UI)."""
+    # Not templating.render, which reads the session: nothing under /api looks at the cookie.
+    templates: Jinja2Blocks = request.state.templates
+    return templates.TemplateResponse(
+        request, "api_docs.html", {"openapi_url": f"{_mount_path(request)}/openapi.json"}
+    )
+
+
 async def me(request: Request) -> Response:
-    """The caller's identity, from their ID token."""
+    """The caller's identity, from their ID token.
+    ---
+    operationId: getMe
+    tags: [identity]
+    responses:
+      "200":
+        description: The token's subject, email and name.
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Identity"}
+      "401": {$ref: "#/components/responses/Unauthorized"}
+      "503": {$ref: "#/components/responses/ProviderUnavailable"}
+    """
     claims = await _caller(request)
     return JSONResponse(
         {"sub": claims["sub"], "email": claims.get("email"), "name": claims.get("name")}
@@ -161,13 +222,62 @@ async def me(request: Request) -> Response:
 
 class Stocks(HTTPEndpoint):
     async def get(self, request: Request) -> Response:
-        """The caller's watchlist, newest first."""
+        """The caller's watchlist, newest first.
+        ---
+        operationId: listStocks
+        tags: [watchlist]
+        responses:
+          "200":
+            description: Every item, newest first.
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/ItemList"}
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "503": {$ref: "#/components/responses/ProviderUnavailable"}
+        """
         claims = await _caller(request)
         items = await _store(request).list_items(claims["sub"])
         return JSONResponse([item.as_json() for item in items])
 
     async def post(self, request: Request) -> Response:
-        """Add an item; 201 with its ``Location``, 409 when the symbol is already listed."""
+        """Add an item to the caller's watchlist.
+
+        Answers 201 with the item and its ``Location``; 409 when the symbol is already listed.
+        ---
+        operationId: createStock
+        tags: [watchlist]
+        requestBody: {$ref: "#/components/requestBodies/NewItem"}
+        responses:
+          "201":
+            description: The new item.
+            headers:
+              Location:
+                description: The item's URL.
+                required: true
+                schema: {type: string, format: uri-reference}
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/Item"}
+            links:
+              getStock:
+                operationId: getStock
+                parameters: {item_id: "$response.body#/id"}
+                description: Read the new item.
+              updateStock:
+                operationId: updateStock
+                parameters: {item_id: "$response.body#/id"}
+                description: Change the new item.
+              deleteStock:
+                operationId: deleteStock
+                parameters: {item_id: "$response.body#/id"}
+                description: Remove the new item.
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "409": {$ref: "#/components/responses/Conflict"}
+          "413": {$ref: "#/components/responses/TooLarge"}
+          "415": {$ref: "#/components/responses/UnsupportedMediaType"}
+          "422": {$ref: "#/components/responses/Invalid"}
+          "503": {$ref: "#/components/responses/ProviderUnavailable"}
+        """
         claims = await _caller(request)
         values = await _entry(request, partial=False)
         try:
@@ -185,7 +295,21 @@ class Stocks(HTTPEndpoint):
 
 class Stock(HTTPEndpoint):
     async def get(self, request: Request) -> Response:
-        """One item of the caller's watchlist."""
+        """One item of the caller's watchlist.
+        ---
+        operationId: getStock
+        tags: [watchlist]
+        parameters: [{$ref: "#/components/parameters/ItemId"}]
+        responses:
+          "200":
+            description: The item.
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/Item"}
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "503": {$ref: "#/components/responses/ProviderUnavailable"}
+        """
         claims = await _caller(request)
         item_id = request.path_params["item_id"]
         item = await _store(request).get_item(claims["sub"], item_id)
@@ -194,7 +318,26 @@ class Stock(HTTPEndpoint):
         return JSONResponse(item.as_json())
 
     async def patch(self, request: Request) -> Response:
-        """Change some of an item's fields."""
+        """Change some of an item's fields.
+        ---
+        operationId: updateStock
+        tags: [watchlist]
+        parameters: [{$ref: "#/components/parameters/ItemId"}]
+        requestBody: {$ref: "#/components/requestBodies/ItemChanges"}
+        responses:
+          "200":
+            description: The changed item.
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/Item"}
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "409": {$ref: "#/components/responses/Conflict"}
+          "413": {$ref: "#/components/responses/TooLarge"}
+          "415": {$ref: "#/components/responses/UnsupportedMediaType"}
+          "422": {$ref: "#/components/responses/Invalid"}
+          "503": {$ref: "#/components/responses/ProviderUnavailable"}
+        """
         claims = await _caller(request)
         values = await _entry(request, partial=True)
         item_id = request.path_params["item_id"]
@@ -206,11 +349,45 @@ class Stock(HTTPEndpoint):
             raise _not_found(item_id)
         return JSONResponse(item.as_json())
 
-    # The system this replaces sent partial bodies with PUT; both mean the same here.
-    put = patch
+    async def put(self, request: Request) -> Response:
+        """Change some of an item's fields, as PATCH does.
+
+        The system this API replaces sent partial bodies with PUT, so PUT takes the same
+        partial body as PATCH and means the same.
+        ---
+        operationId: putStock
+        tags: [watchlist]
+        parameters: [{$ref: "#/components/parameters/ItemId"}]
+        requestBody: {$ref: "#/components/requestBodies/ItemChanges"}
+        responses:
+          "200":
+            description: The changed item.
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/Item"}
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "409": {$ref: "#/components/responses/Conflict"}
+          "413": {$ref: "#/components/responses/TooLarge"}
+          "415": {$ref: "#/components/responses/UnsupportedMediaType"}
+          "422": {$ref: "#/components/responses/Invalid"}
+          "503": {$ref: "#/components/responses/ProviderUnavailable"}
+        """
+        return await self.patch(request)
 
     async def delete(self, request: Request) -> Response:
-        """Remove an item; 204."""
+        """Remove an item from the caller's watchlist.
+        ---
+        operationId: deleteStock
+        tags: [watchlist]
+        parameters: [{$ref: "#/components/parameters/ItemId"}]
+        responses:
+          "204":
+            description: The item is gone.
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "503": {$ref: "#/components/responses/ProviderUnavailable"}
+        """
         claims = await _caller(request)
         item_id = request.path_params["item_id"]
         if not await _store(request).delete_item(claims["sub"], item_id):
@@ -236,6 +413,10 @@ def too_large() -> ApiError:
 
 
 routes = [
+    Route("/", index, methods=["GET"]),
+    # The document and its page describe the API rather than being part of it.
+    Route("/openapi.json", openapi_document, methods=["GET"], include_in_schema=False),
+    Route("/docs", docs, methods=["GET"], include_in_schema=False),
     Route("/me", me, methods=["GET"]),
     Route("/stocks", Stocks),
     Route("/stocks/{item_id:int}", Stock),

@@ -26,8 +26,8 @@ SYMBOL_RULE = (
     "must be 1 to 20 letters, digits, '.', '=' or '-', optionally after '^' "
     "(like AAPL, BRK.B, BTC-USD, 7203.T, ^GSPC or EURUSD=X)"
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_EXCEPT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
@@ -99,7 +99,7 @@ def _name(value: Any, from_form: bool) -> str:
     text = _text(value, allow_null=True)
     if len(text) > NAME_MAX:
         raise ValueError(f"must be at most {NAME_MAX} characters")
-    if _CONTROL.search(text):
+    if CONTROL.search(text):
         raise ValueError("must not contain control characters")
     return text
 
@@ -108,7 +108,7 @@ def _notes(value: Any, from_form: bool) -> str:
     text = _text(value, allow_null=True).replace("\r\n", "\n")
     if len(text) > NOTES_MAX:
         raise ValueError(f"must be at most {NOTES_MAX:,} characters")
-    if _CONTROL_EXCEPT_LINES.search(text):
+    if CONTROL_EXCEPT_LINES.search(text):
         raise ValueError("must not contain control characters other than line breaks and tabs")
     return text
 

@@ -1,0 +1,313 @@
+"""The API's OpenAPI 3.1 document, generated from the code.
+
+Each operation is the YAML after ``---`` in its endpoint's docstring, gathered by
+Starlette's ``SchemaGenerator``; the prose before it becomes the operation's summary
+(first line) and description. The shared parts (schemas, error responses, the bearer
+scheme) are built here from ``webapp.validation``'s rules, so that the document and
+the checks cannot disagree about a limit.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
+from typing import Any
+
+from starlette.routing import BaseRoute, Mount
+from starlette.schemas import SchemaGenerator
+
+from webapp import validation
+
+TITLE = "Stock Watchlist API"
+VERSION = version("stock-watchlist")
+
+
+def _symbol_pattern(*, any_case: bool) -> str:
+    """``validation.SYMBOL_PATTERN`` as an anchored JSON Schema pattern."""
+    pattern = validation.SYMBOL_PATTERN.pattern
+    if any_case:
+        # The API upper-cases a symbol before checking it, so lower case is fine to send.
+        assert "A-Z" in pattern
+        pattern = pattern.replace("A-Z", "A-Za-z")
+    return f"^{pattern}$"
+
+
+def _without(characters: re.Pattern[str]) -> str:
+    """A JSON Schema pattern for text that has none of a character class's characters."""
+    inside = characters.pattern.removeprefix("[").removesuffix("]")
+    assert f"[{inside}]" == characters.pattern, "a single character class"
+    return f"^[^{inside}]*$"
+
+
+_TRIMMED = "Surrounding whitespace is trimmed before the rules apply."
+_PRICE_DECIMALS = -int(validation.PRICE_PLACES.as_tuple().exponent)
+
+
+def _entry_schema(*, partial: bool) -> dict[str, Any]:
+    # Price has no multipleOf: validators divide floats, and 0.3 / 0.0001 is not a whole
+    # number in binary, so they would refuse prices the API accepts.
+    schema: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "symbol": {
+                "type": "string",
+                "pattern": _symbol_pattern(any_case=True),
+                "description": (
+                    f"Trimmed and upper-cased, then it {validation.SYMBOL_RULE}. "
+                    "Unique in your watchlist."
+                ),
+                "examples": ["AAPL", "brk.b", "^GSPC"],
+            },
+            "name": {
+                "type": ["string", "null"],
+                "maxLength": validation.NAME_MAX,
+                # The private names are validation's own character classes, reused as they are.
+                "pattern": _without(validation.CONTROL),
+                "description": f"{_TRIMMED} No control characters; `null` means empty.",
+                "examples": ["Apple"],
+            },
+            "price": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "exclusiveMaximum": int(validation.PRICE_LIMIT),
+                "description": f"At most {_PRICE_DECIMALS} decimal places; `null` for no price.",
+                "examples": [187.25],
+            },
+            "notes": {
+                "type": ["string", "null"],
+                "maxLength": validation.NOTES_MAX,
+                "pattern": _without(validation.CONTROL_EXCEPT_LINES),
+                "description": (
+                    f"{_TRIMMED} Line breaks and tabs are the only control characters "
+                    "allowed; `null` means empty."
+                ),
+                "examples": ["core holding"],
+            },
+        },
+    }
+    if partial:
+        schema["description"] = "Only the fields to change; the others keep their values."
+    else:
+        schema["required"] = ["symbol"]
+        schema["description"] = "A new item: `name` and `notes` default to empty, `price` to null."
+    return schema
+
+
+def _json(schema_name: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}
+
+
+def _error(
+    description: str,
+    headers: dict[str, Any] | None = None,
+    example: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": _json("Error")}
+    if headers:
+        response["headers"] = headers
+    if example:
+        response["content"]["application/json"]["example"] = example
+    return response
+
+
+def components(max_body_bytes: int) -> dict[str, Any]:
+    """The schemas, parameters, request bodies, responses and security scheme operations use."""
+    timestamp = {
+        "type": "string",
+        "format": "date-time",
+        "description": "ISO 8601 in UTC, with microseconds.",
+    }
+    item = {
+        "id": {"type": "integer", "minimum": 1},
+        "symbol": {"type": "string", "pattern": _symbol_pattern(any_case=False)},
+        "name": {"type": "string"},
+        "price": {"type": ["number", "null"]},
+        "notes": {"type": "string"},
+        "created_at": timestamp,
+        "updated_at": timestamp,
+    }
+    return {
+        "schemas": {
+            "Item": {
+                "type": "object",
+                "description": "One entry of your watchlist.",
+                "examples": [
+                    {
+                        "id": 1,
+                        "symbol": "AAPL",
+                        "name": "Apple",
+                        "price": 187.25,
+                        "notes": "core holding",
+                        "created_at": "2025-01-02T09:30:00.000000Z",
+                        "updated_at": "2025-01-02T09:30:00.000000Z",
+                    }
+                ],
+                "required": list(item),
+                "additionalProperties": False,
+                "properties": item,
+            },
+            "ItemList": {
+                "type": "array",
+                "description": "Your watchlist, newest first.",
+                "maxItems": validation.MAX_ITEMS_PER_USER,
+                "items": {"$ref": "#/components/schemas/Item"},
+            },
+            "NewItem": _entry_schema(partial=False),
+            "ItemChanges": _entry_schema(partial=True),
+            "Identity": {
+                "type": "object",
+                "description": "Who the ID token says you are.",
+                "required": ["sub", "email", "name"],
+                "additionalProperties": False,
+                "properties": {
+                    "sub": {"type": "string", "description": "The provider's stable user id."},
+                    "email": {"type": ["string", "null"]},
+                    "name": {"type": ["string", "null"]},
+                },
+            },
+            "Index": {
+                "type": "object",
+                "required": ["name", "version", "links"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "version": {"type": "string"},
+                    "links": {
+                        "type": "object",
+                        "required": ["openapi", "docs"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "openapi": {"type": "string", "format": "uri-reference"},
+                            "docs": {"type": "string", "format": "uri-reference"},
+                        },
+                    },
+                },
+            },
+            "Error": {
+                "type": "object",
+                "description": "Every error the API answers has this shape.",
+                "examples": [{"detail": "You have no watchlist item with id 7.", "errors": {}}],
+                "required": ["detail", "errors"],
+                "additionalProperties": False,
+                "properties": {
+                    "detail": {"type": "string", "minLength": 1, "description": "What happened."},
+                    "errors": {
+                        "type": "object",
+                        "description": (
+                            "One message per field, naming the rule it breaks (like "
+                            '`{"price": "must be at least 0"}`); empty when no field is to blame.'
+                        ),
+                        "additionalProperties": {"type": "string", "minLength": 1},
+                    },
+                },
+            },
+        },
+        "parameters": {
+            "ItemId": {
+                "name": "item_id",
+                "in": "path",
+                "required": True,
+                "description": "The item's `id`.",
+                "schema": {"type": "integer", "minimum": 0},
+            },
+        },
+        "requestBodies": {
+            "NewItem": {"required": True, "content": _json("NewItem")},
+            "ItemChanges": {"required": True, "content": _json("ItemChanges")},
+        },
+        "responses": {
+            "Unauthorized": _error(
+                "No bearer token, or one that is not a valid ID token for this API.",
+                {
+                    "WWW-Authenticate": {
+                        "description": (
+                            'RFC 6750: `Bearer`, or `Bearer error="invalid_token", '
+                            'error_description="..."` when a token was sent.'
+                        ),
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^Bearer"},
+                    }
+                },
+            ),
+            "NotFound": _error("You have no item with this id (or it is someone else's)."),
+            "Conflict": _error(
+                "The symbol is already on your watchlist.",
+                example={
+                    "detail": "AAPL is already on your watchlist.",
+                    "errors": {"symbol": "is already on your watchlist"},
+                },
+            ),
+            "TooLarge": _error(f"The body is over {max_body_bytes // 1024} KiB."),
+            "UnsupportedMediaType": _error(
+                "The body is not sent as `Content-Type: application/json` (UTF-8)."
+            ),
+            "Invalid": _error(
+                "The body is not a JSON object, a field breaks its rule (`errors` says which), "
+                f"or the watchlist already holds {validation.MAX_ITEMS_PER_USER:,} items.",
+                example={
+                    "detail": "Some fields are invalid.",
+                    "errors": {"price": "must be at least 0", "colour": "is not a known field"},
+                },
+            ),
+            "ProviderUnavailable": _error(
+                "The identity provider cannot be reached to check the token.",
+                {
+                    "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0},
+                    }
+                },
+            ),
+        },
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": (
+                    "An OpenID Connect **ID token** from Google (in development, from the "
+                    "development sign-in: `uv run watchlist token you@example.com`), issued "
+                    "to one of the API's audiences (`API_AUDIENCES`). Paste the token alone, "
+                    "without the word Bearer."
+                ),
+            }
+        },
+    }
+
+
+class _Generator(SchemaGenerator):
+    """Starlette's generator, with each docstring's prose as its operation's summary."""
+
+    def parse_docstring(self, func_or_method: Callable[..., Any]) -> dict[str, Any]:
+        operation = super().parse_docstring(func_or_method)
+        if not operation:
+            return operation
+        prose = inspect.cleandoc((func_or_method.__doc__ or "").split("---")[0])
+        summary, _, description = prose.partition("\n")
+        described = {"description": description.strip()} if description.strip() else {}
+        return {"summary": summary, **described, **operation}
+
+
+def document(
+    routes: Sequence[BaseRoute], mount_path: str, *, max_body_bytes: int
+) -> dict[str, Any]:
+    """The OpenAPI document for ``routes``, served under ``mount_path``."""
+    base = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": TITLE,
+            "version": VERSION,
+            "description": (
+                "Your own stock watchlist. Every operation but the index needs an OpenID "
+                "Connect ID token as `Authorization: Bearer <token>`; you only ever see "
+                "and change your own items."
+            ),
+        },
+        "security": [{"bearerAuth": []}],
+        "components": components(max_body_bytes),
+    }
+    return _Generator(base).get_schema([Mount(mount_path, routes=routes)])
