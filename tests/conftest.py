@@ -22,9 +22,11 @@ from tests.provider import AUDIENCE, Provider, SigningKey, serve
 from webapp import devprovider
 from webapp.app import create_app
 from webapp.settings import Settings
+from webapp.tables import APP_ACCOUNT, metadata
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+INIT_SQL = Path(__file__).parent.parent / "init.sql"
 
 mysql_proc = factories.mysql_proc()
 
@@ -81,14 +83,52 @@ def mysql_url(mysql_server: str) -> Iterator[str]:
         cursor.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
+def apply_init_sql(mysql_url: str) -> None:
+    """Run init.sql in ``mysql_url``'s database as the admin user, one statement at a time."""
+    server, _, name = mysql_url.rpartition("/")
+    with admin_connection(server) as connection, connection.cursor() as cursor:
+        cursor.execute(f"USE {name}")
+        for statement in INIT_SQL.read_text().split(";"):
+            body = "\n".join(line for line in statement.splitlines() if not line.startswith("--"))
+            if body.strip():
+                cursor.execute(body)
+
+
+@pytest.fixture
+def mysql_app_account_url(mysql_url: str) -> Iterator[str]:
+    """A fresh database made by init.sql, reached through the app's least-privilege account.
+
+    The account is server-wide: it is dropped afterwards if this fixture created it, and
+    otherwise keeps everything but its grants on this database.
+    """
+    server, _, name = mysql_url.rpartition("/")
+    password = uuid.uuid4().hex
+    user = APP_ACCOUNT.split("@")[0].strip("'")
+    with admin_connection(server) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM mysql.user WHERE user = %s AND host = '%%'", (user,))
+        row = cursor.fetchone()
+        existed = bool(row and row[0])
+    apply_init_sql(mysql_url)
+    with admin_connection(server) as connection, connection.cursor() as cursor:
+        cursor.execute(f"ALTER USER {APP_ACCOUNT} IDENTIFIED BY '{password}' ACCOUNT UNLOCK")
+    yield f"mysql+aiomysql://{user}:{password}@{server.rpartition('@')[2]}/{name}"
+    with admin_connection(server) as connection, connection.cursor() as cursor:
+        if not existed:
+            cursor.execute(f"DROP USER {APP_ACCOUNT}")
+            return
+        for table in [*metadata.tables, "alembic_version"]:
+            cursor.execute(f"REVOKE ALL PRIVILEGES ON {name}.{table} FROM {APP_ACCOUNT}")
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'watchlist.db'}"
 
 
-@pytest.fixture(params=["sqlite", "mysql"])
+@pytest.fixture(params=["sqlite", "mysql", "mysql_app_account"])
 def database_url(request: pytest.FixtureRequest) -> str:
-    """Each test that uses this runs on SQLite and on MariaDB/MySQL."""
+    """Each test that uses this runs on SQLite, on MariaDB/MySQL, and on a MariaDB/MySQL
+    database made by init.sql and reached through the app's least-privilege account."""
     url: str = request.getfixturevalue(f"{request.param}_url")
     return url
 

@@ -74,6 +74,11 @@ def test_api_audiences_are_a_comma_separated_list(tmp_path: Path) -> None:
         ({"PUBLIC_URL": "watchlist.example.com"}, "PUBLIC_URL"),
         ({"PUBLIC_URL": "https://watchlist.example.com/app"}, "PUBLIC_URL"),
         ({"OIDC_DISCOVERY_URL": "ftp://example.com/x"}, "OIDC_DISCOVERY_URL"),
+        ({"SECRET_KEY_FALLBACKS": "short"}, "SECRET_KEY_FALLBACKS"),
+        ({"SESSION_IDLE_TIMEOUT": "soon"}, "SESSION_IDLE_TIMEOUT"),
+        ({"SESSION_IDLE_TIMEOUT": "0"}, "SESSION_IDLE_TIMEOUT"),
+        ({"SESSION_LIFETIME": "-5d"}, "SESSION_LIFETIME"),
+        ({"SESSION_IDLE_TIMEOUT": "8d"}, "SESSION_IDLE_TIMEOUT"),
     ],
 )
 def test_a_bad_value_names_the_variable(change: dict[str, str], named: str, tmp_path: Path) -> None:
@@ -89,3 +94,20 @@ def test_production_refuses_the_development_sign_in(tmp_path: Path) -> None:
     environ = {"WATCHLIST_ENV": "production", "SECRET_KEY": KEY}
     with pytest.raises(SettingsError, match="GOOGLE_CLIENT_ID"):
         Settings.from_environ(environ, state_dir=tmp_path)
+
+
+def test_session_durations_and_key_rotation(tmp_path: Path) -> None:
+    old = "o" * 40
+    environ = {
+        **PRODUCTION,
+        "SESSION_IDLE_TIMEOUT": "30m",
+        "SESSION_LIFETIME": "2d",
+        "SECRET_KEY_FALLBACKS": f" {old} ,",
+    }
+    settings = Settings.from_environ(environ, state_dir=tmp_path)
+    assert settings.session_idle_timeout == 1800
+    assert settings.session_lifetime == 2 * 86400
+    assert settings.session_keys == [old, KEY]
+    assert old not in repr(settings)
+    defaults = Settings.from_environ(PRODUCTION, state_dir=tmp_path)
+    assert (defaults.session_idle_timeout, defaults.session_lifetime) == (12 * 3600, 7 * 86400)

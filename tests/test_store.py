@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from databases import Database
 
+from webapp.migrate import upgrade
 from webapp.store import MAX_ID, DuplicateSymbol, Item, ItemLimitReached, Store
 from webapp.tables import watchlist_items
 from webapp.validation import MAX_ITEMS_PER_USER
@@ -31,12 +31,11 @@ def run(database_url: str, test: Callable[[Store], Awaitable[None]]) -> None:
         database = Database(database_url, **options)
         await database.connect()
         try:
-            store = Store(database)
-            await store.create_tables()
-            await test(store)
+            await test(Store(database))
         finally:
             await database.disconnect()
 
+    upgrade(database_url)
     asyncio.run(main())
 
 
@@ -259,20 +258,6 @@ def test_the_item_limit_is_per_user(database_url: str) -> None:
         first = (await store.list_items(ALICE))[-1]
         assert await store.delete_item(ALICE, first.id)
         await store.create_item(ALICE, entry("ONEMORE"))
-
-    run(database_url, test)
-
-
-def test_create_tables_is_idempotent(database_url: str) -> None:
-    async def test(store: Store) -> None:
-        created = await store.create_item(ALICE, entry("AAPL"))
-        await store.create_tables()
-        await store.create_tables()
-        assert await store.list_items(ALICE) == [created]
-        count = await store.database.fetch_val(
-            sa.select(sa.func.count()).select_from(watchlist_items)
-        )
-        assert count == 1
 
     run(database_url, test)
 

@@ -16,16 +16,17 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from webapp import api, auth, devprovider, pages
+from webapp import api, auth, devprovider, migrate, pages
 from webapp.csrf import CrossSiteProtection
 from webapp.headers import SecurityHeaders
 from webapp.limits import RejectOversizedBodies
+from webapp.ratelimit import RateLimit
+from webapp.sessions import Sessions
 from webapp.settings import Settings, load_settings
 from webapp.store import Store
 from webapp.templating import build_templates, render
@@ -34,7 +35,6 @@ from webapp.tokens import IdTokenVerifier
 logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-SESSION_MAX_AGE = 7 * 24 * 3600
 READY_TIMEOUT_SECONDS = 2.0
 PROVIDER_TIMEOUT_SECONDS = 5.0
 
@@ -114,11 +114,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with contextlib.AsyncExitStack() as stack:
             if settings.dev_sign_in:
                 stack.enter_context(devprovider.running(settings.dev_provider_url))
+            await asyncio.to_thread(
+                migrate.prepare, settings.database_url, production=settings.production
+            )
             database = _database(settings)
             await database.connect()
             stack.push_async_callback(database.disconnect)
             store = Store(database)
-            await store.create_tables()
             http = await stack.enter_async_context(
                 httpx2.AsyncClient(timeout=PROVIDER_TIMEOUT_SECONDS, follow_redirects=False)
             )
@@ -151,16 +153,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
             Middleware(CrossSiteProtection, origin=settings.public_url),
             Middleware(
-                SessionMiddleware,
-                secret_key=settings.secret_key,
+                Sessions,
+                secret_keys=settings.session_keys,
                 # The __Host- prefix pins the cookie to this exact origin (HTTPS only).
                 session_cookie="__Host-session" if https else "session",
-                max_age=SESSION_MAX_AGE,
+                # Only a hint to the browser: identity.py enforces the limits itself.
+                max_age=settings.session_lifetime,
                 same_site="lax",
                 https_only=https,
             ),
-            # Declared oversized bodies get the site's own 413; Starlette's limiter stops the
-            # undeclared ones as they stream in (its HTTPException reaches our handlers).
+            Middleware(RateLimit, paths=("/login", "/auth/callback")),
             Middleware(RejectOversizedBodies, max_body_size=api.MAX_BODY_BYTES),
             Middleware(RequestBodyLimitMiddleware, max_body_size=api.MAX_BODY_BYTES),
         ],

@@ -1,8 +1,10 @@
-"""The ``watchlist`` command: serve the app, print a development ID token, print the schema.
+"""The ``watchlist`` command: serve the app, print a development ID token, migrate the
+database, print the schema.
 
 uv run watchlist                          # serve on 127.0.0.1:8000
 uv run watchlist serve --port 9000
 uv run watchlist token alice@example.com  # an ID token from the development sign-in
+uv run watchlist migrate                  # apply pending migrations to DATABASE_URL
 uv run watchlist schema > init.sql        # the MySQL DDL of the tables
 """
 
@@ -11,9 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+import sqlalchemy as sa
 import uvicorn
 
-from webapp import devprovider
+from webapp import devprovider, migrate
 from webapp.settings import Settings, SettingsError, load_settings
 from webapp.tables import mysql_ddl
 
@@ -29,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("email", help="who to sign in as, for example alice@example.com")
     token.add_argument("--name", help="the display name (default: the email's local part)")
     token.add_argument("--port", type=int, default=8000, help="the running app's port")
+    commands.add_parser("migrate", help="apply pending migrations to DATABASE_URL's database")
     commands.add_parser("schema", help="print the MySQL DDL (the contents of init.sql)")
     _serve_options(parser)
     return parser
@@ -73,10 +77,28 @@ def _token(email: str, name: str | None, port: int) -> None:
         sys.exit(f"watchlist: {exc}")
 
 
+def _migrate() -> None:
+    database_url = _settings(8000).database_url
+    where = sa.make_url(database_url).render_as_string(hide_password=True)
+    try:
+        upgraded = migrate.upgrade(database_url)
+    except migrate.SchemaError as exc:
+        sys.exit(f"watchlist: {exc}")
+    if upgraded.adopted:
+        print(f"Recorded the tables that predate migrations as {migrate.BASELINE}.")
+    for revision in upgraded.applied:
+        print(f"Applied {revision}.")
+    changed = upgraded.applied or upgraded.adopted
+    state = "now up to date" if changed else "already up to date, nothing to apply"
+    print(f"{where} is at {upgraded.current}: {state}.")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "token":
         _token(args.email, args.name, args.port)
+    elif args.command == "migrate":
+        _migrate()
     elif args.command == "schema":
         sys.stdout.write(mysql_ddl())
     else:

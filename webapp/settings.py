@@ -53,6 +53,18 @@ SETTINGS = (
     ),
     Setting("API_AUDIENCES", "GOOGLE_CLIENT_ID", "Comma-separated `aud` values the API accepts."),
     Setting("WATCHLIST_ENV", "development", "`development` or `production`."),
+    Setting(
+        "SECRET_KEY_FALLBACKS",
+        "",
+        "Comma-separated earlier keys, still accepted for sessions they signed: rotate "
+        "`SECRET_KEY` without signing everyone out.",
+    ),
+    Setting(
+        "SESSION_IDLE_TIMEOUT",
+        "12h",
+        "A session unused this long ends (`30m`, `12h`, `7d` or seconds).",
+    ),
+    Setting("SESSION_LIFETIME", "7d", "A session ends this long after sign-in, used or not."),
 )
 
 
@@ -74,6 +86,15 @@ class Settings:
     dev_sign_in: bool = True
     #: Where the development provider listens (the app's port + 1), when ``dev_sign_in``.
     dev_provider_url: str = ""
+    #: Earlier signing keys, accepted but never used to sign.
+    secret_key_fallbacks: tuple[str, ...] = field(default=(), repr=False)
+    session_idle_timeout: int = 12 * 3600
+    session_lifetime: int = 7 * 24 * 3600
+
+    @property
+    def session_keys(self) -> list[str]:
+        """Every key a session may be signed with, the current one last (it signs)."""
+        return [*self.secret_key_fallbacks, self.secret_key]
 
     @property
     def production(self) -> bool:
@@ -152,6 +173,17 @@ class Settings:
                 'with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
             )
 
+        fallbacks = tuple(k.strip() for k in get("SECRET_KEY_FALLBACKS").split(",") if k.strip())
+        if any(len(key) < MIN_SECRET_KEY_LENGTH for key in fallbacks):
+            raise SettingsError(
+                "SECRET_KEY_FALLBACKS: each key must be at least "
+                f"{MIN_SECRET_KEY_LENGTH} characters."
+            )
+        idle = _duration("SESSION_IDLE_TIMEOUT", get("SESSION_IDLE_TIMEOUT") or "12h")
+        lifetime = _duration("SESSION_LIFETIME", get("SESSION_LIFETIME") or "7d")
+        if idle > lifetime:
+            raise SettingsError("SESSION_IDLE_TIMEOUT must not be longer than SESSION_LIFETIME.")
+
         return cls(
             database_url=database_url,
             google_client_id=client_id or DEV_CLIENT_ID,
@@ -163,12 +195,28 @@ class Settings:
             environment=environment,
             dev_sign_in=dev_sign_in,
             dev_provider_url=dev_provider_url,
+            secret_key_fallbacks=fallbacks,
+            session_idle_timeout=idle,
+            session_lifetime=lifetime,
         )
 
 
 def load_settings(*, port: int = 8000) -> Settings:
     """The settings from this process's environment."""
     return Settings.from_environ(os.environ, port=port)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(name: str, value: str) -> int:
+    """Seconds from ``90``, ``30m``, ``12h`` or ``7d``."""
+    number, unit = (value[:-1], value[-1]) if value[-1:] in _UNITS else (value, "s")
+    if not number.isdigit() or int(number) == 0:
+        raise SettingsError(
+            f"{name} must be a positive duration like 30m, 12h or 7d, not {value!r}."
+        )
+    return int(number) * _UNITS[unit]
 
 
 def _require_http_url(name: str, value: str) -> None:

@@ -16,9 +16,8 @@ from typing import Any
 import pymysql
 import sqlalchemy as sa
 from databases import Database
-from sqlalchemy.dialects import mysql, sqlite
 
-from webapp.tables import create_statements, metadata, watchlist_items
+from webapp.tables import watchlist_items
 from webapp.validation import MAX_ITEMS_PER_USER
 
 _MYSQL_DUPLICATE_ENTRY = 1062
@@ -99,22 +98,6 @@ class Store:
 
     def __init__(self, database: Database) -> None:
         self.database = database
-
-    async def create_tables(self) -> None:
-        """Create missing tables (``CREATE TABLE IF NOT EXISTS``), on SQLite or MySQL."""
-        on_mysql = self.database.url.dialect == "mysql"
-        # Look first: MySQL answers IF NOT EXISTS on an existing table with a warning.
-        existing_query = (
-            "SELECT table_name AS name FROM information_schema.tables"
-            " WHERE table_schema = DATABASE()"
-            if on_mysql
-            else "SELECT name FROM sqlite_master WHERE type = 'table'"
-        )
-        existing = {row[0] for row in await self.database.fetch_all(existing_query)}
-        if not {table.name for table in metadata.sorted_tables} - existing:
-            return
-        for statement in create_statements(mysql.dialect() if on_mysql else sqlite.dialect()):
-            await self.database.execute(statement)
 
     async def ping(self) -> None:
         await self.database.fetch_val("SELECT 1")

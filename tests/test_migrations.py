@@ -1,0 +1,372 @@
+"""The schema's version: every database, empty or holding data at an older revision, reaches
+the schema the code defines, and nothing is lost on the way. Written over the revision list,
+so each new migration is tested by the same code."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from databases import Database
+
+from tests.conftest import ClientFactory
+from webapp.migrate import (
+    BASELINE,
+    MIGRATIONS_DIR,
+    SchemaError,
+    current_revision,
+    head_revision,
+    is_up_to_date,
+    revisions,
+    sync_url,
+    upgrade,
+)
+from webapp.settings import SETTINGS
+from webapp.store import Item, Store
+from webapp.tables import metadata
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def empty_url(request: pytest.FixtureRequest) -> str:
+    """An empty database that the tests may create tables in, on SQLite and MariaDB/MySQL."""
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+@pytest.fixture
+def connection(empty_url: str) -> Iterator[sa.Connection]:
+    """A synchronous connection to ``empty_url``, for looking at what migrations did."""
+    engine = sa.create_engine(sync_url(empty_url), poolclass=sa.NullPool)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+#: Every state older than the code: no schema at all, then each revision before the newest.
+OLDER = [None, *revisions()[:-1]]
+
+
+def test_the_history_is_one_line_of_readable_ids() -> None:
+    ids = revisions()
+    assert ids[0] == BASELINE
+    assert head_revision() == ids[-1]
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    for number, revision in enumerate(ids, start=1):
+        script = scripts.get_revision(revision)
+        assert script is not None
+        assert re.fullmatch(rf"{number:04d}_[a-z0-9_]+", revision)
+        assert len(revision) <= 32, "alembic_version.version_num is VARCHAR(32)"
+        assert Path(script.path).name == f"{revision}.py"
+        assert script.down_revision == (ids[number - 2] if number > 1 else None)
+    assert {path.stem for path in (MIGRATIONS_DIR / "versions").glob("*.py")} == set(ids)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "mysql+aiomysql://app:p%40ss@db:3306/watchlist?charset=utf8mb4",
+            "mysql+pymysql://app:p%40ss@db:3306/watchlist?charset=utf8mb4",
+        ),
+        ("sqlite+aiosqlite:///./watchlist.db", "sqlite:///./watchlist.db"),
+        ("sqlite+aiosqlite:////var/lib/watchlist.db", "sqlite:////var/lib/watchlist.db"),
+    ],
+)
+def test_alembic_runs_on_the_synchronous_driver(url: str, expected: str) -> None:
+    assert sync_url(url).render_as_string(hide_password=False) == expected
+
+
+def test_other_urls_have_no_synchronous_driver() -> None:
+    with pytest.raises(ValueError, match="postgresql"):
+        sync_url("postgresql+asyncpg://db/watchlist")
+
+
+def test_upgrade_an_empty_database(empty_url: str) -> None:
+    assert current_revision(empty_url) is None
+    assert not is_up_to_date(empty_url)
+
+    upgraded = upgrade(empty_url)
+    assert upgraded.applied == revisions()
+    assert upgraded.current == head_revision()
+    assert not upgraded.adopted
+    assert is_up_to_date(empty_url)
+
+    assert upgrade(empty_url).applied == []
+
+
+def test_the_metadata_agrees_with_the_newest_migration(
+    empty_url: str, connection: sa.Connection
+) -> None:
+    """What webapp/tables.py defines is what the migrations build: a change to one without
+    the other fails here, with the differences."""
+    upgrade(empty_url)
+    options = {"compare_type": True, "compare_server_default": _different_defaults}
+    context = MigrationContext.configure(connection, opts=options)
+    assert compare_metadata(context, metadata) == []
+
+
+def _different_defaults(
+    context: MigrationContext,
+    inspected_column: sa.Column[Any],
+    metadata_column: sa.Column[Any],
+    inspected_default: str | None,
+    metadata_default: Any,
+    rendered_metadata_default: str | None,
+) -> bool | None:
+    """Compare a plain-string default (``server_default=""``) as the SQL literal it becomes:
+    Alembic compares it unquoted with the quoted literal the database reports (SQLite's in
+    parentheses), and finds an empty string different from itself."""
+    if isinstance(metadata_default, sa.DefaultClause) and isinstance(metadata_default.arg, str):
+        literal = sa.literal(metadata_default.arg).compile(
+            dialect=context.dialect, compile_kwargs={"literal_binds": True}
+        )
+        inspected = re.sub(r"^\((.*)\)$", r"\1", inspected_default or "")
+        return inspected != str(literal)
+    return None
+
+
+# Rows in the first revision's shape, written without the current metadata: the test data
+# must not change when the schema does.
+_FIRST_ROWS = sa.table(
+    "watchlist_items",
+    sa.column("user_sub", sa.String()),
+    sa.column("symbol", sa.String()),
+    sa.column("name", sa.String()),
+    sa.column("price", sa.String()),
+    sa.column("notes", sa.String()),
+    sa.column("created_at", sa.DateTime()),
+    sa.column("updated_at", sa.DateTime()),
+)
+_SEED: list[dict[str, Any]] = [
+    {
+        "user_sub": "alice-sub",
+        "symbol": "BRK.B",
+        "name": "Berkshire 😀",
+        "price": "412.5000",
+        "notes": "a\nb",
+        "created_at": datetime(2024, 1, 2, 3, 4, 5, 678901),
+        "updated_at": datetime(2024, 2, 3, 4, 5, 6, 789012),
+    },
+    {
+        "user_sub": "alice-sub",
+        "symbol": "^GSPC",
+        "name": "",
+        "price": None,
+        "notes": "",
+        "created_at": datetime(2024, 1, 3),
+        "updated_at": datetime(2024, 1, 3),
+    },
+    {
+        "user_sub": "bob-sub",
+        "symbol": "BRK.B",
+        "name": "",
+        "price": "999999999999.9999",
+        "notes": "",
+        "created_at": datetime(2024, 1, 4),
+        "updated_at": datetime(2024, 1, 4),
+    },
+]
+
+
+def _seed_the_first_revision(url: str, connection: sa.Connection) -> None:
+    assert upgrade(url, BASELINE).current == BASELINE
+    connection.execute(_FIRST_ROWS.insert(), _SEED)
+    connection.commit()
+
+
+Snapshot = dict[str, dict[tuple[Any, ...], dict[str, Any]]]
+
+
+def _snapshot(connection: sa.Connection) -> Snapshot:
+    """Every row of every table but Alembic's, by primary key, as the database holds it."""
+    reflected = sa.MetaData()
+    reflected.reflect(connection)
+    snapshot: Snapshot = {}
+    for table in reflected.sorted_tables:
+        if table.name == "alembic_version":
+            continue
+        key = [column.name for column in table.primary_key.columns]
+        rows = connection.execute(sa.select(table)).mappings()
+        snapshot[table.name] = {tuple(row[name] for name in key): dict(row) for row in rows}
+    connection.rollback()
+    return snapshot
+
+
+def _assert_nothing_lost(before: Snapshot, after: Snapshot) -> None:
+    """Every table, row and value that existed still does (columns may be added)."""
+    for table, rows in before.items():
+        assert table in after, f"{table} was dropped"
+        assert after[table].keys() == rows.keys(), f"rows of {table} were lost or added"
+        for key, row in rows.items():
+            kept = after[table][key]
+            assert row.items() <= kept.items(), f"{table} {key}: {row} became {kept}"
+
+
+async def _items(url: str, user_sub: str) -> list[Item]:
+    database = Database(url)
+    await database.connect()
+    try:
+        return await Store(database).list_items(user_sub)
+    finally:
+        await database.disconnect()
+
+
+def test_upgrading_a_database_with_data_loses_nothing(
+    empty_url: str, connection: sa.Connection
+) -> None:
+    """From the first revision with rows in it, one migration at a time, to the newest."""
+    _seed_the_first_revision(empty_url, connection)
+    before = _snapshot(connection)
+    assert len(before["watchlist_items"]) == len(_SEED)
+    for revision in revisions()[1:]:
+        assert upgrade(empty_url, revision).applied == [revision]
+        after = _snapshot(connection)
+        _assert_nothing_lost(before, after)
+        before = after
+    assert upgrade(empty_url).applied == []
+
+    # The code reads the rows back exactly as they were written.
+    alice = asyncio.run(_items(empty_url, "alice-sub"))
+    assert [(item.symbol, item.name, item.price, item.notes) for item in alice] == [
+        ("^GSPC", "", None, ""),
+        ("BRK.B", "Berkshire 😀", Decimal("412.5"), "a\nb"),
+    ]
+    assert alice[1].created_at == datetime(2024, 1, 2, 3, 4, 5, 678901)
+    assert alice[1].updated_at == datetime(2024, 2, 3, 4, 5, 6, 789012)
+    (bob,) = asyncio.run(_items(empty_url, "bob-sub"))
+    assert bob.price == Decimal("999999999999.9999")
+
+
+def test_tables_that_predate_migrations_are_adopted(
+    empty_url: str, connection: sa.Connection
+) -> None:
+    """A database made before migrations (the first revision's tables, no version) is
+    recorded as the first revision, then upgraded without losing a row."""
+    _seed_the_first_revision(empty_url, connection)
+    connection.execute(sa.text("DROP TABLE alembic_version"))
+    connection.commit()
+    before = _snapshot(connection)
+    assert current_revision(empty_url) is None
+
+    upgraded = upgrade(empty_url)
+    assert upgraded.adopted
+    assert upgraded.applied == revisions()[1:]
+    assert is_up_to_date(empty_url)
+    _assert_nothing_lost(before, _snapshot(connection))
+
+
+def test_a_revision_this_code_does_not_know_is_refused(
+    sqlite_url: str, make_client: ClientFactory
+) -> None:
+    upgrade(sqlite_url)
+    engine = sa.create_engine(sync_url(sqlite_url), poolclass=sa.NullPool)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    for attempt in (current_revision, upgrade, make_client):
+        with pytest.raises(SchemaError) as refused:
+            attempt(sqlite_url)
+        assert "9999_future" in str(refused.value)
+        assert "\n" not in str(refused.value)
+
+
+def _migrate_command(database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    ours = {setting.name for setting in SETTINGS}
+    environ = {name: value for name, value in os.environ.items() if name not in ours}
+    return subprocess.run(
+        [sys.executable, "-m", "webapp", "migrate"],
+        cwd=cwd,
+        env={**environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+
+def test_the_migrate_command_on_an_empty_sqlite_file(tmp_path: Path) -> None:
+    url = "sqlite+aiosqlite:///./fresh.db"
+    first = _migrate_command(url, tmp_path)
+    assert first.stdout.splitlines() == [
+        *(f"Applied {revision}." for revision in revisions()),
+        f"{url} is at {head_revision()}: now up to date.",
+    ]
+    assert is_up_to_date(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+
+    again = _migrate_command(url, tmp_path)
+    assert again.stdout == f"{url} is at {head_revision()}: already up to date, nothing to apply.\n"
+
+
+@pytest.mark.parametrize("older", OLDER)
+def test_production_refuses_an_older_schema(
+    empty_url: str, older: str | None, make_client: ClientFactory
+) -> None:
+    if older is not None:
+        upgrade(empty_url, older)
+    with pytest.raises(SchemaError) as refused:
+        make_client(empty_url, environment="production")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "`watchlist migrate`" in message
+    assert head_revision() in message
+    assert current_revision(empty_url) == older, "production must not migrate"
+
+
+@pytest.mark.parametrize("older", OLDER)
+def test_development_applies_pending_migrations_at_start(
+    empty_url: str, older: str | None, make_client: ClientFactory
+) -> None:
+    if older is not None:
+        upgrade(empty_url, older)
+    client = make_client(empty_url)
+    assert is_up_to_date(empty_url)
+    assert client.get("/readyz").status_code == 200
+
+
+def test_production_starts_on_an_up_to_date_schema(
+    empty_url: str, make_client: ClientFactory
+) -> None:
+    upgrade(empty_url)
+    client = make_client(empty_url, environment="production")
+    assert client.get("/readyz").status_code == 200
+
+
+def test_a_database_made_by_init_sql_needs_no_ddl(
+    mysql_app_account_url: str, make_client: ClientFactory
+) -> None:
+    """init.sql leaves the database up to date, so the app's account, which may read and
+    write rows but not change tables, is enough to start and run the app."""
+    assert is_up_to_date(mysql_app_account_url)
+    assert upgrade(mysql_app_account_url).applied == []
+    for environment in ("production", "development"):
+        client = make_client(mysql_app_account_url, environment=environment)
+        assert client.get("/readyz").status_code == 200
+
+    engine = sa.create_engine(sync_url(mysql_app_account_url), poolclass=sa.NullPool)
+    try:
+        with engine.connect() as connection:
+            for statement in [
+                "CREATE TABLE intruder (id INT)",
+                "ALTER TABLE watchlist_items ADD COLUMN intruder INT",
+                "DROP TABLE watchlist_items",
+                "UPDATE alembic_version SET version_num = 'x'",
+            ]:
+                with pytest.raises(sa.exc.OperationalError, match="denied"):
+                    connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()

@@ -1,0 +1,115 @@
+"""Sessions end when the server says so: idle timeout, absolute lifetime, bad cookies, keys."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import pytest
+from itsdangerous import TimestampSigner
+from starlette.testclient import TestClient
+
+from tests.conftest import ClientFactory, session_cookie
+
+IDENTITY = {"sub": "alice-sub", "email": "alice@example.com", "name": "Alice", "picture": None}
+OLD_KEY = "old-session-key-" + "o" * 32
+NEW_KEY = "new-session-key-" + "n" * 32
+
+
+def session(signed_in_ago: float, seen_ago: float | None = None) -> dict[str, Any]:
+    now = time.time()
+    data: dict[str, Any] = {"user": IDENTITY, "signed_in_at": int(now - signed_in_ago)}
+    if seen_ago is not None:
+        data["seen"] = int(now - seen_ago)
+    return data
+
+
+def with_cookie(client: TestClient, value: str) -> TestClient:
+    client.cookies.set("session", value, "testserver.local")
+    return client
+
+
+def signed_in(client: TestClient) -> bool:
+    response = client.get("/watchlist", follow_redirects=False)
+    assert response.status_code in (200, 303)
+    return response.status_code == 200
+
+
+@pytest.fixture
+def app(make_client: ClientFactory, sqlite_url: str) -> TestClient:
+    return make_client(sqlite_url, session_idle_timeout=3600, session_lifetime=86400)
+
+
+def key(client: TestClient) -> str:
+    secret: str = client.app_state["settings"].secret_key
+    return secret
+
+
+def test_a_fresh_session_is_signed_in(app: TestClient) -> None:
+    assert signed_in(with_cookie(app, session_cookie(key(app), session(10, 10))))
+
+
+def test_idle_timeout_is_enforced_by_the_server(app: TestClient) -> None:
+    with_cookie(app, session_cookie(key(app), session(7200, 3601)))
+    assert not signed_in(app)
+    assert "session" not in app.cookies or app.cookies["session"] == "null"
+
+
+def test_absolute_lifetime_is_enforced_even_when_active(app: TestClient) -> None:
+    assert not signed_in(with_cookie(app, session_cookie(key(app), session(86401, 5))))
+
+
+def test_activity_moves_the_idle_clock(app: TestClient) -> None:
+    with_cookie(app, session_cookie(key(app), session(3000, 3000)))
+    response = app.get("/watchlist")
+    assert response.status_code == 200
+    data = TimestampSigner(key(app)).unsign(app.cookies["session"])
+    seen = json.loads(base64.b64decode(data))["seen"]
+    assert abs(seen - time.time()) < 5
+
+
+def test_a_session_from_the_future_is_refused(app: TestClient) -> None:
+    assert not signed_in(with_cookie(app, session_cookie(key(app), session(-3600, -3600))))
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda value: value[:-3],  # truncated
+        lambda value: value[:-1] + ("A" if value[-1] != "A" else "B"),  # signature changed
+        lambda value: "x" + value,  # payload changed
+        lambda value: session_cookie("another-key-" + "k" * 32, session(10, 10)),  # foreign key
+        lambda value: "not-a-cookie",
+        lambda value: "",
+        lambda value: "a.b.c.d.e",
+        lambda value: base64.b64encode(b"\xff\xfe").decode() + ".x.y",
+    ],
+    ids=["truncated", "signature", "payload", "other-key", "garbage", "empty", "dots", "binary"],
+)
+def test_a_bad_cookie_is_just_signed_out(app: TestClient, tamper: Any) -> None:
+    good = session_cookie(key(app), session(10, 10))
+    with_cookie(app, tamper(good))
+    assert not signed_in(app)
+    assert app.get("/").status_code == 200
+
+
+def test_an_expired_signature_is_signed_out(app: TestClient) -> None:
+    """The signature's own timestamp is checked too (the cookie's max-age)."""
+    data = base64.b64encode(json.dumps(session(10, 10)).encode())
+    signer = TimestampSigner(key(app))
+    signer.get_timestamp = lambda: int(time.time()) - 2 * 86400  # type: ignore[method-assign]
+    with_cookie(app, signer.sign(data).decode())
+    assert not signed_in(app)
+
+
+def test_rotating_the_key_keeps_sessions(make_client: ClientFactory, sqlite_url: str) -> None:
+    rotated = make_client(sqlite_url, secret_key=NEW_KEY, secret_key_fallbacks=(OLD_KEY,))
+    with_cookie(rotated, session_cookie(OLD_KEY, session(3000, 3000)))
+    assert signed_in(rotated)  # the old key still verifies...
+    new_cookie = rotated.cookies["session"]
+    TimestampSigner(NEW_KEY).unsign(new_cookie)  # ...and what is written is signed anew
+
+    dropped = make_client(sqlite_url, secret_key=NEW_KEY)
+    assert not signed_in(with_cookie(dropped, session_cookie(OLD_KEY, session(10, 10))))
