@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pymysql
 import pytest
@@ -212,12 +213,25 @@ def session_cookie(secret_key: str, session: dict[str, object]) -> str:
     return TimestampSigner(secret_key).sign(data).decode()
 
 
+def signed_in_session(
+    client: TestClient, sub: str = "alice-sub", email: str = "alice@example.com", **changes: Any
+) -> dict[str, Any]:
+    """A session as a sign-in leaves it, with the user recorded as the callback does."""
+    name = email.split("@")[0].title()
+    store = client.app_state["store"]
+    assert client.portal is not None, "enter the TestClient first"
+    client.portal.call(store.record_sign_in, sub, email, name)
+    now = time.time()
+    identity = {"sub": sub, "email": email, "name": name, "picture": None}
+    session = {"user": identity, "signed_in_at": now, "seen": int(now), "sid": uuid.uuid4().hex}
+    return {**session, **changes}
+
+
 def sign_in(client: TestClient, sub: str = "alice-sub", email: str = "alice@example.com") -> None:
     """Give ``client`` the session cookie of a signed-in person."""
     settings: Settings = client.app_state["settings"]
-    identity = {"sub": sub, "email": email, "name": email.split("@")[0].title(), "picture": None}
-    session = {"user": identity, "signed_in_at": int(time.time())}
-    client.cookies.set("session", session_cookie(settings.secret_key, session), "testserver.local")
+    value = session_cookie(settings.secret_key, signed_in_session(client, sub, email))
+    client.cookies.set("session", value, "testserver.local")
 
 
 def bearer(token: str) -> dict[str, str]:

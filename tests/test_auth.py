@@ -77,7 +77,7 @@ def test_sign_in_stores_only_the_identity(app_client: TestClient) -> None:
     assert done.status_code == 303
     assert done.headers["location"] == "/watchlist?from=mail"
     session = session_of(app_client)
-    assert set(session) == {"user", "signed_in_at"}
+    assert set(session) == {"user", "signed_in_at", "seen", "sid"}  # and no token
     assert session["user"]["sub"] == "alice@example.com"
     assert set(session["user"]) == {"sub", "email", "name", "picture"}
     assert abs(session["signed_in_at"] - time.time()) < 60

@@ -11,16 +11,24 @@ import pytest
 from itsdangerous import TimestampSigner
 from starlette.testclient import TestClient
 
-from tests.conftest import ClientFactory, session_cookie
+from tests.conftest import ClientFactory, session_cookie, sign_in, signed_in_session
 
-IDENTITY = {"sub": "alice-sub", "email": "alice@example.com", "name": "Alice", "picture": None}
+IDENTITY: dict[str, Any] = {
+    "sub": "alice-sub",
+    "email": "alice@example.com",
+    "name": "Alice",
+    "picture": None,
+}
 OLD_KEY = "old-session-key-" + "o" * 32
 NEW_KEY = "new-session-key-" + "n" * 32
 
 
+SID = "session-id-1"
+
+
 def session(signed_in_ago: float, seen_ago: float | None = None) -> dict[str, Any]:
     now = time.time()
-    data: dict[str, Any] = {"user": IDENTITY, "signed_in_at": int(now - signed_in_ago)}
+    data: dict[str, Any] = {"user": IDENTITY, "signed_in_at": now - signed_in_ago, "sid": SID}
     if seen_ago is not None:
         data["seen"] = int(now - seen_ago)
     return data
@@ -39,7 +47,9 @@ def signed_in(client: TestClient) -> bool:
 
 @pytest.fixture
 def app(make_client: ClientFactory, sqlite_url: str) -> TestClient:
-    return make_client(sqlite_url, session_idle_timeout=3600, session_lifetime=86400)
+    client = make_client(sqlite_url, session_idle_timeout=3600, session_lifetime=86400)
+    signed_in_session(client, IDENTITY["sub"], IDENTITY["email"])  # records the user
+    return client
 
 
 def key(client: TestClient) -> str:
@@ -78,7 +88,8 @@ def test_a_session_from_the_future_is_refused(app: TestClient) -> None:
     "tamper",
     [
         lambda value: value[:-3],  # truncated
-        lambda value: value[:-1] + ("A" if value[-1] != "A" else "B"),  # signature changed
+        # A middle character of the signature: the last one may only hold padding bits.
+        lambda value: value[:-6] + ("A" if value[-6] != "A" else "B") + value[-5:],
         lambda value: "x" + value,  # payload changed
         lambda value: session_cookie("another-key-" + "k" * 32, session(10, 10)),  # foreign key
         lambda value: "not-a-cookie",
@@ -106,10 +117,75 @@ def test_an_expired_signature_is_signed_out(app: TestClient) -> None:
 
 def test_rotating_the_key_keeps_sessions(make_client: ClientFactory, sqlite_url: str) -> None:
     rotated = make_client(sqlite_url, secret_key=NEW_KEY, secret_key_fallbacks=(OLD_KEY,))
+    signed_in_session(rotated, IDENTITY["sub"], IDENTITY["email"])
     with_cookie(rotated, session_cookie(OLD_KEY, session(3000, 3000)))
     assert signed_in(rotated)  # the old key still verifies...
     new_cookie = rotated.cookies["session"]
     TimestampSigner(NEW_KEY).unsign(new_cookie)  # ...and what is written is signed anew
 
     dropped = make_client(sqlite_url, secret_key=NEW_KEY)
+    signed_in_session(dropped, IDENTITY["sub"], IDENTITY["email"])
     assert not signed_in(with_cookie(dropped, session_cookie(OLD_KEY, session(10, 10))))
+
+
+# Signing out ends sessions on the server, not only in the browser.
+
+
+def copy_of_cookie(client: TestClient) -> str:
+    value: str = client.cookies["session"]
+    return value
+
+
+def test_a_cookie_copied_before_logout_is_refused_after(
+    make_client: ClientFactory, database_url: str
+) -> None:
+    client = make_client(database_url)
+    sign_in(client)
+    assert signed_in(client)
+    stolen = copy_of_cookie(client)
+    assert client.post("/logout", follow_redirects=False).status_code == 303
+    assert not signed_in(client)
+    assert not signed_in(with_cookie(client, stolen))
+
+
+def test_logout_leaves_other_sessions_alone(make_client: ClientFactory, database_url: str) -> None:
+    laptop = make_client(database_url)
+    sign_in(laptop)
+    phone = make_client(database_url)
+    sign_in(phone)
+    laptop.post("/logout")
+    assert signed_in(phone)
+
+
+def test_sign_out_everywhere_ends_every_session(
+    make_client: ClientFactory, database_url: str
+) -> None:
+    laptop = make_client(database_url)
+    sign_in(laptop)
+    phone = make_client(database_url)
+    sign_in(phone)
+    someone_else = make_client(database_url)
+    sign_in(someone_else, "bob-sub", "bob@example.com")
+    phone_cookie = copy_of_cookie(phone)
+    time.sleep(0.01)
+    response = laptop.post("/logout/everywhere", follow_redirects=False)
+    assert response.status_code == 303
+    assert not signed_in(laptop)
+    assert not signed_in(with_cookie(phone, phone_cookie))
+    assert signed_in(someone_else)
+    sign_in(laptop)  # a new sign-in afterwards works
+    assert signed_in(laptop)
+
+
+def test_sign_out_everywhere_is_a_cross_site_protected_post(sqlite_client: TestClient) -> None:
+    sign_in(sqlite_client)
+    assert sqlite_client.get("/logout/everywhere").status_code == 405
+    refused = sqlite_client.post("/logout/everywhere", headers={"Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403
+    assert signed_in(sqlite_client)
+
+
+def test_a_session_of_an_unknown_user_is_refused(app: TestClient) -> None:
+    """A validly signed cookie whose user the database does not know is not a session."""
+    stranger = {**session(10, 10), "user": {**IDENTITY, "sub": "nobody-sub"}}
+    assert not signed_in(with_cookie(app, session_cookie(key(app), stranger)))

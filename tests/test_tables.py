@@ -24,7 +24,7 @@ def test_init_sql_records_the_newest_revision_and_grants_only_data_access() -> N
     assert grants == [
         *(
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ACCOUNT};"
-            for table in metadata.tables
+            for table in (t.name for t in metadata.sorted_tables)
         ),
         f"GRANT SELECT ON alembic_version TO {APP_ACCOUNT};",
     ]

@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from webapp import api, auth, devprovider, migrate, pages
 from webapp.csrf import CrossSiteProtection
-from webapp.headers import SecurityHeaders
+from webapp.headers import SecurityHeaders, security_headers
 from webapp.limits import RejectOversizedBodies
 from webapp.ratelimit import RateLimit
 from webapp.sessions import Sessions
@@ -91,13 +91,17 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    # The traceback goes to the log (ServerErrorMiddleware), never to the client.
+    # The traceback goes to the log (ServerErrorMiddleware), never to the client. That
+    # middleware sits outside ours, so this answer carries the security headers itself.
+    headers = request.app.state.security_headers
     if _is_api(request):
-        return api.error_response(api.ApiError(500, "Something went wrong on our side."))
+        error = api.ApiError(500, "Something went wrong on our side.", headers=headers)
+        return api.error_response(error)
     return Response(
         "<!doctype html><title>Error</title><p>Something went wrong on our side.</p>",
         status_code=500,
         media_type="text/html",
+        headers=headers,
     )
 
 
@@ -135,7 +139,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     https = urlsplit(settings.public_url).scheme == "https"
     discovery = urlsplit(settings.oidc_discovery_url)
-    return Starlette(
+    headers = security_headers(settings.public_url, f"{discovery.scheme}://{discovery.netloc}")
+    app = Starlette(
         routes=[
             *pages.routes,
             *auth.routes,
@@ -146,11 +151,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=[
-            Middleware(
-                SecurityHeaders,
-                public_url=settings.public_url,
-                authorize_origin=f"{discovery.scheme}://{discovery.netloc}",
-            ),
+            Middleware(SecurityHeaders, headers=headers),
             Middleware(CrossSiteProtection, origin=settings.public_url),
             Middleware(
                 Sessions,
@@ -173,3 +174,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         },
         lifespan=lifespan,
     )
+    # Errors that escape every handler are answered outside the middleware: see server_error.
+    app.state.security_headers = headers
+    return app

@@ -8,7 +8,9 @@ Authlib's short-lived state and the ``next`` path.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
+from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit
 
 import httpx2
@@ -18,8 +20,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from webapp.identity import IDENTITY_KEY, SIGNED_IN_AT_KEY
+from webapp.identity import (
+    IDENTITY_KEY,
+    LAST_SEEN_KEY,
+    SESSION_ID_KEY,
+    SIGNED_IN_AT_KEY,
+    session_expiry,
+    verified_user,
+)
 from webapp.settings import Settings
+from webapp.store import Store
 from webapp.templating import render
 
 logger = logging.getLogger(__name__)
@@ -105,26 +115,60 @@ async def callback(request: Request) -> Response:
     claims = token.get("userinfo")
     if not claims or not isinstance(claims.get("sub"), str):
         return _failure(request, "The sign-in service's answer could not be verified.", 400)
+    identity = {
+        "sub": claims["sub"],
+        "email": _text(claims.get("email")),
+        "name": _text(claims.get("name")),
+        "picture": _text(claims.get("picture")),
+    }
+    store: Store = request.state.store
+    await store.record_sign_in(identity["sub"], identity["email"] or "", identity["name"] or "")
     next_path = safe_next(request.session.get("next"))
     request.session.clear()
-    request.session[IDENTITY_KEY] = {
-        "sub": claims["sub"],
-        "email": claims.get("email"),
-        "name": claims.get("name"),
-        "picture": claims.get("picture"),
-    }
-    request.session[SIGNED_IN_AT_KEY] = int(time.time())
+    now = time.time()
+    request.session.update(
+        {
+            IDENTITY_KEY: identity,
+            SIGNED_IN_AT_KEY: now,
+            LAST_SEEN_KEY: int(now),
+            SESSION_ID_KEY: secrets.token_urlsafe(24),
+        }
+    )
     return RedirectResponse(next_path, status_code=303)
 
 
 async def logout(request: Request) -> Response:
+    """End this session, on the server too: a copy of the cookie is refused from now on."""
+    user = await verified_user(request)
+    if user is not None:
+        store: Store = request.state.store
+        await store.end_session(
+            user["sub"], request.session[SESSION_ID_KEY], session_expiry(request)
+        )
     request.session.clear()
     return RedirectResponse("/", status_code=303)
 
 
+async def logout_everywhere(request: Request) -> Response:
+    """End every session of this person, on every device."""
+    user = await verified_user(request)
+    if user is not None:
+        store: Store = request.state.store
+        await store.end_all_sessions(user["sub"])
+    request.session.clear()
+    return RedirectResponse("/", status_code=303)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+_SESSION_KEYS = (IDENTITY_KEY, SIGNED_IN_AT_KEY, LAST_SEEN_KEY, SESSION_ID_KEY)
+
+
 def _failure(request: Request, message: str, status_code: int) -> Response:
     # Leave nothing of the failed attempt behind, but keep someone who was signed in signed in.
-    for key in [key for key in request.session if key not in (IDENTITY_KEY, SIGNED_IN_AT_KEY)]:
+    for key in [key for key in request.session if key not in _SESSION_KEYS]:
         del request.session[key]
     return render(
         request, "error.html", {"message": message, "retry": True}, status_code=status_code
@@ -135,4 +179,5 @@ routes = [
     Route("/login", login, methods=["GET"]),
     Route("/auth/callback", callback, methods=["GET"]),
     Route("/logout", logout, methods=["POST"]),
+    Route("/logout/everywhere", logout_everywhere, methods=["POST"]),
 ]

@@ -25,18 +25,24 @@ def content_security_policy(authorize_origin: str) -> str:
     )
 
 
+def security_headers(public_url: str, authorize_origin: str = "") -> dict[str, str]:
+    headers = {
+        "Content-Security-Policy": content_security_policy(authorize_origin),
+        "X-Content-Type-Options": "nosniff",
+        # No URL leaves in a Referer: not the callback's code, not a watchlist address.
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+    if urlsplit(public_url).scheme == "https":
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    return headers
+
+
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, public_url: str, authorize_origin: str = "") -> None:
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
         self.app = app
-        self.headers = {
-            "Content-Security-Policy": content_security_policy(authorize_origin),
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-            "X-Frame-Options": "DENY",
-            "Cross-Origin-Opener-Policy": "same-origin",
-        }
-        if urlsplit(public_url).scheme == "https":
-            self.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -2,21 +2,26 @@
 
 The server enforces the session's limits from times stored in the session itself
 (the cookie's own max-age is only a hint to the browser): ``SESSION_LIFETIME``
-after sign-in, and ``SESSION_IDLE_TIMEOUT`` after the last request.
+after sign-in, and ``SESSION_IDLE_TIMEOUT`` after the last request. A signed cookie
+cannot be revoked by itself, so ``verified_user`` also asks the database whether the
+session was signed out (or all the user's sessions were) since.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeGuard
 
 from starlette.requests import Request
 
 from webapp.settings import Settings
+from webapp.store import Store
 
 IDENTITY_KEY = "user"
 SIGNED_IN_AT_KEY = "signed_in_at"
 LAST_SEEN_KEY = "seen"
+SESSION_ID_KEY = "sid"
 #: How often the last-seen time is rewritten (each write re-sends the cookie).
 SEEN_RESOLUTION_SECONDS = 60
 CLOCK_SKEW_SECONDS = 60
@@ -33,8 +38,9 @@ def current_user(request: Request) -> dict[str, Any] | None:
     signed_in_at = session.get(SIGNED_IN_AT_KEY)
     last_seen = session.get(LAST_SEEN_KEY, signed_in_at)
     if (
-        not isinstance(signed_in_at, int)
-        or not isinstance(last_seen, int)
+        not _is_time(signed_in_at)
+        or not _is_time(last_seen)
+        or not isinstance(session.get(SESSION_ID_KEY), str)
         or signed_in_at > now + CLOCK_SKEW_SECONDS
         or now - signed_in_at >= settings.session_lifetime
         or now - last_seen >= settings.session_idle_timeout
@@ -44,3 +50,28 @@ def current_user(request: Request) -> dict[str, Any] | None:
     if now - last_seen >= SEEN_RESOLUTION_SECONDS:
         session[LAST_SEEN_KEY] = int(now)
     return user
+
+
+async def verified_user(request: Request) -> dict[str, Any] | None:
+    """``current_user``, once the database confirms the session was not signed out."""
+    user = current_user(request)
+    if user is None:
+        return None
+    store: Store = request.state.store
+    session = request.session
+    signed_in_at = datetime.fromtimestamp(session[SIGNED_IN_AT_KEY], UTC).replace(tzinfo=None)
+    if not await store.session_is_valid(user["sub"], session[SESSION_ID_KEY], signed_in_at):
+        session.clear()
+        return None
+    return user
+
+
+def session_expiry(request: Request) -> datetime:
+    """When the current session would end by itself (naive UTC)."""
+    settings: Settings = request.state.settings
+    ends = request.session[SIGNED_IN_AT_KEY] + settings.session_lifetime
+    return datetime.fromtimestamp(ends, UTC).replace(tzinfo=None)
+
+
+def _is_time(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)

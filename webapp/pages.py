@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from webapp.auth import login_url
-from webapp.identity import current_user
+from webapp.identity import verified_user
 from webapp.store import DuplicateSymbol, Item, ItemLimitReached, Store
 from webapp.templating import is_htmx, render
 from webapp.validation import FIELDS, MAX_ITEMS_PER_USER, InvalidEntry, clean_entry
@@ -30,7 +30,7 @@ def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
     @wraps(handler)
     async def endpoint(request: Request) -> Response:
-        user = current_user(request)
+        user = await verified_user(request)
         if user is None:
             back = login_url(request) if request.method == "GET" else "/login?next=/watchlist"
             if is_htmx(request):
@@ -77,7 +77,7 @@ def _page(
 
 
 async def home(request: Request) -> Response:
-    if current_user(request) is not None:
+    if await verified_user(request) is not None:
         return RedirectResponse("/watchlist", status_code=303)
     return render(request, "landing.html")
 

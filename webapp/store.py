@@ -17,7 +17,7 @@ import pymysql
 import sqlalchemy as sa
 from databases import Database
 
-from webapp.tables import watchlist_items
+from webapp.tables import revoked_sessions, users, watchlist_items
 from webapp.validation import MAX_ITEMS_PER_USER
 
 _MYSQL_DUPLICATE_ENTRY = 1062
@@ -57,6 +57,9 @@ class Item:
 
 def _iso(moment: datetime) -> str:
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+_EPOCH = datetime(1970, 1, 1)
 
 
 def _now() -> datetime:
@@ -170,3 +173,58 @@ class Store:
             )
         )
         return True
+
+    # Who has signed in, and which of their sessions are over.
+
+    async def record_sign_in(self, sub: str, email: str, name: str) -> None:
+        """Create or refresh the user's row at sign-in."""
+        now = _now()
+        values = {"email": email[:320], "name": name[:255], "last_sign_in": now}
+        where = users.c.sub == sub
+        if await self.database.fetch_val(sa.select(sa.func.count()).where(where)):
+            await self.database.execute(users.update().where(where).values(**values))
+            return
+        try:
+            await self.database.execute(
+                users.insert().values(
+                    sub=sub, first_sign_in=now, sessions_valid_after=_EPOCH, **values
+                )
+            )
+        except Exception as exc:
+            if not _is_duplicate(exc):
+                raise
+            # A concurrent first sign-in inserted the row: refresh it instead.
+            await self.database.execute(users.update().where(where).values(**values))
+
+    async def session_is_valid(self, sub: str, sid: str, signed_in_at: datetime) -> bool:
+        """Whether a session is still live: its user exists, it was signed in after the
+        user's last "sign out everywhere", and it was not signed out itself. One query."""
+        query = (
+            sa.select(users.c.sessions_valid_after, revoked_sessions.c.sid)
+            .select_from(users.outerjoin(revoked_sessions, revoked_sessions.c.sid == sid))
+            .where(users.c.sub == sub)
+        )
+        row = await self.database.fetch_one(query)
+        return row is not None and row[1] is None and signed_in_at > row[0]
+
+    async def end_session(self, sub: str, sid: str, expires_at: datetime) -> None:
+        """Refuse this session from now on (and forget sessions that expired anyway)."""
+        now = _now()
+        await self.database.execute(
+            revoked_sessions.delete().where(
+                revoked_sessions.c.user_sub == sub, revoked_sessions.c.expires_at < now
+            )
+        )
+        try:
+            await self.database.execute(
+                revoked_sessions.insert().values(sid=sid, user_sub=sub, expires_at=expires_at)
+            )
+        except Exception as exc:
+            if not _is_duplicate(exc):  # already signed out: nothing more to do
+                raise
+
+    async def end_all_sessions(self, sub: str) -> None:
+        """Refuse every session the user signed in before now ("sign out everywhere")."""
+        await self.database.execute(
+            users.update().where(users.c.sub == sub).values(sessions_valid_after=_now())
+        )

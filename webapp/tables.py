@@ -53,17 +53,21 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 # Microsecond precision on MySQL (DATETIME alone truncates to seconds). Values are naive UTC.
 _TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
+# The provider's stable subject identifier, never the email (which may change).
+# Binary on MySQL: a _ci, PAD SPACE collation would let "ALICE " match "alice".
+_SUB = sa.String(255).with_variant(mysql.VARBINARY(255), "mysql", "mariadb")
+_TABLE_OPTIONS: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    # Known to both MySQL 8.0 and MariaDB 10.11 (utf8mb4_0900_ai_ci is MySQL-only).
+    "mysql_collate": "utf8mb4_unicode_ci",
+}
+
 watchlist_items = sa.Table(
     "watchlist_items",
     metadata,
     sa.Column("id", _ID, primary_key=True, autoincrement=True),
-    # The provider's stable subject identifier, never the email (which may change).
-    # Binary on MySQL: a _ci, PAD SPACE collation would let "ALICE " match "alice".
-    sa.Column(
-        "user_sub",
-        sa.String(255).with_variant(mysql.VARBINARY(255), "mysql", "mariadb"),
-        nullable=False,
-    ),
+    sa.Column("user_sub", _SUB, nullable=False),
     sa.Column("symbol", sa.String(32), nullable=False),
     sa.Column("name", sa.String(255), nullable=False, server_default=""),
     sa.Column("price", Price(), nullable=True),
@@ -71,10 +75,32 @@ watchlist_items = sa.Table(
     sa.Column("created_at", _TIMESTAMP, nullable=False),
     sa.Column("updated_at", _TIMESTAMP, nullable=False),
     sa.UniqueConstraint("user_sub", "symbol", name="uq_watchlist_items_user_symbol"),
-    mysql_engine="InnoDB",
-    mysql_charset="utf8mb4",
-    # Known to both MySQL 8.0 and MariaDB 10.11 (utf8mb4_0900_ai_ci is MySQL-only).
-    mysql_collate="utf8mb4_unicode_ci",
+    **_TABLE_OPTIONS,
+)
+
+# Everyone who has signed in; sessions signed in before sessions_valid_after are over
+# ("sign out everywhere"), whatever their cookies say.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("sub", _SUB, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, server_default=""),
+    sa.Column("name", sa.String(255), nullable=False, server_default=""),
+    sa.Column("first_sign_in", _TIMESTAMP, nullable=False),
+    sa.Column("last_sign_in", _TIMESTAMP, nullable=False),
+    sa.Column("sessions_valid_after", _TIMESTAMP, nullable=False),
+    **_TABLE_OPTIONS,
+)
+
+# Sessions ended by signing out: a copy of the cookie is refused until it would have
+# expired anyway (then the row may go).
+revoked_sessions = sa.Table(
+    "revoked_sessions",
+    metadata,
+    sa.Column("sid", sa.String(64), primary_key=True),
+    sa.Column("user_sub", _SUB, nullable=False),
+    sa.Column("expires_at", _TIMESTAMP, nullable=False),
+    **_TABLE_OPTIONS,
 )
 
 

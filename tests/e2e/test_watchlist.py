@@ -91,7 +91,7 @@ def test_sign_in_manage_and_sign_out(page: Page, watch: Watch, server: Server) -
     assert rows(page) == ["MSFT", "AAPL"]
     assert csp_violations(page) == []
 
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url(f"{server.url}/")
     expect(page.get_by_role("link", name="Sign in with Google")).to_be_visible()
     page.goto(f"{server.url}/watchlist")
