@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -243,3 +244,19 @@ def test_unknown_pages_get_a_friendly_404(client: TestClient) -> None:
     assert response.status_code == 404
     assert "Page not found" in response.text
     assert response.headers["content-type"].startswith("text/html")
+
+
+def test_htmx_is_configured_for_a_strict_csp(client: TestClient) -> None:
+    """No eval, no script tags from responses, no history in localStorage, no inline styles."""
+    html = client.get("/").text
+    match = re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", html)
+    assert match is not None
+    config = json.loads(match.group(1))
+    assert config["selfRequestsOnly"] is True
+    assert config["allowEval"] is False
+    assert config["allowScriptTags"] is False
+    assert config["historyCacheSize"] == 0
+    assert config["includeIndicatorStyles"] is False
+    assert "style" not in config["attributesToSettle"]
+    css = client.get("/static/app.css").text
+    assert ".htmx-request .htmx-indicator" in css
