@@ -28,8 +28,8 @@ from webapp.limits import RejectOversizedBodies
 from webapp.ratelimit import RateLimit
 from webapp.sessions import Sessions
 from webapp.settings import Settings, load_settings
-from webapp.store import Store
-from webapp.templating import build_templates, render
+from webapp.store import DatabaseUnavailable, Store
+from webapp.templating import build_templates, is_htmx, render
 from webapp.tokens import IdTokenVerifier
 
 logger = logging.getLogger(__name__)
@@ -37,11 +37,31 @@ logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 READY_TIMEOUT_SECONDS = 2.0
 PROVIDER_TIMEOUT_SECONDS = 5.0
+#: What a 503 asks clients to wait before they try again.
+RETRY_AFTER_SECONDS = 5
+
+#: MySQL connections per process, at most: instances, times workers, times this must stay
+#: under the server's max_connections.
+POOL_MAX_SIZE = 10
+#: A connection unused this long is closed rather than reused. Firewalls, NAT and cloud
+#: load balancers drop idle connections without telling either end (some after four
+#: minutes), and a statement sent on one fails, or hangs. Connections the server closes
+#: itself (a restart, its wait_timeout) are noticed as they close, and never handed out.
+POOL_RECYCLE_SECONDS = 180
+#: How long opening a connection may take before the request is answered 503.
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def _database(settings: Settings) -> Database:
     if settings.database_url.startswith("mysql"):
-        return Database(settings.database_url, charset="utf8mb4", min_size=1, max_size=10)
+        return Database(
+            settings.database_url,
+            charset="utf8mb4",
+            min_size=1,
+            max_size=POOL_MAX_SIZE,
+            pool_recycle=POOL_RECYCLE_SECONDS,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        )
     return Database(settings.database_url)
 
 
@@ -55,12 +75,17 @@ async def readyz(request: Request) -> Response:
     store: Store = request.state.store
     try:
         await asyncio.wait_for(store.ping(), READY_TIMEOUT_SECONDS)
-    except Exception:
-        logger.warning("readiness check failed: the database did not answer", exc_info=True)
+    except Exception as exc:
+        expected = isinstance(exc, DatabaseUnavailable | TimeoutError)
+        logger.warning(
+            "readiness check failed: the database did not answer (%s)",
+            str(exc) or type(exc).__name__,
+            exc_info=not expected,
+        )
         return JSONResponse(
             {"status": "unavailable", "database": "unreachable"},
             status_code=503,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     return JSONResponse({"status": "ok", "database": "ok"})
 
@@ -88,6 +113,35 @@ async def http_error(request: Request, exc: Exception) -> Response:
         },
         status_code=exc.status_code,
     )
+
+
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """The database is down or restarting: a 503 to try again shortly, never a 500.
+
+    htmx swaps no error into the page, so its requests also get ``HX-Refresh``: the
+    browser reloads the page, which shows this one, or the watchlist as it now is once
+    the database is back.
+    """
+    logger.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if _is_api(request):
+        detail = "The database is unavailable just now; try again in a few seconds."
+        if request.method not in ("GET", "HEAD"):
+            detail += " The change may or may not have been made: read it back before repeating it."
+        return api.error_response(api.ApiError(503, detail, headers=headers))
+    message = "We cannot reach the watchlist's database just now. Try again in a few seconds."
+    if request.method not in ("GET", "HEAD"):
+        message += " Your change may not have been saved: look at your watchlist once it is back."
+    response = render(
+        request,
+        "error.html",
+        {"title": "Back in a moment", "message": message},
+        status_code=503,
+    )
+    response.headers.update(headers)
+    if is_htmx(request):
+        response.headers["HX-Refresh"] = "true"
+    return response
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
@@ -170,6 +224,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             HTTPException: http_error,
             api.ApiError: api.api_error,
+            DatabaseUnavailable: database_unavailable,
             500: server_error,
         },
         lifespan=lifespan,

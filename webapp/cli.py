@@ -14,9 +14,8 @@ import argparse
 import sys
 
 import sqlalchemy as sa
-import uvicorn
 
-from webapp import devprovider, migrate
+from webapp import devprovider, migrate, serving
 from webapp.settings import Settings, SettingsError, load_settings
 from webapp.tables import mysql_ddl
 
@@ -61,7 +60,7 @@ def _serve(host: str, port: int) -> None:
             "  An ID token for the API: uv run watchlist token alice@example.com\n",
             file=sys.stderr,
         )
-    uvicorn.run(create_app(settings), host=host, port=port)
+    serving.run(create_app(settings), host=host, port=port)
 
 
 def _token(email: str, name: str | None, port: int) -> None:

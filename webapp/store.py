@@ -2,27 +2,59 @@
 
 Every statement is scoped by the owner's ``user_sub``; an item that belongs to
 someone else is indistinguishable from one that does not exist.
+
+When the database is down, restarting or refusing connections, every method raises
+``DatabaseUnavailable`` (the app answers 503). A read whose connection turns out to be
+dead runs again on another one; a write never runs twice, because a write whose
+connection broke may have been committed all the same.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import pymysql
 import sqlalchemy as sa
 from databases import Database
+from pymysql.constants import CR, ER
+from sqlalchemy.sql import ClauseElement
 
 from webapp.tables import revoked_sessions, users, watchlist_items
 from webapp.validation import MAX_ITEMS_PER_USER
 
+logger = logging.getLogger(__name__)
+
 _MYSQL_DUPLICATE_ENTRY = 1062
 #: Ids outside BIGINT's range cannot exist; SQLite would raise on them.
 MAX_ID = 2**63 - 1
+
+#: The connection broke, or was already closed when it was used: a read can run again.
+_LOST_CONNECTION = frozenset(
+    {
+        CR.CR_SERVER_GONE_ERROR,  # 2006
+        CR.CR_SERVER_LOST,  # 2013
+        CR.CR_SERVER_LOST_EXTENDED,  # 2055
+        1927,  # MariaDB's ER_CONNECTION_KILLED: the server ended the connection (shutdown)
+        4031,  # MySQL's ER_CLIENT_INTERACTION_TIMEOUT: closed after wait_timeout
+    }
+)
+#: The server cannot be reached, or will not take the statement just now.
+_UNAVAILABLE = _LOST_CONNECTION | {
+    CR.CR_CONNECTION_ERROR,  # 2002: nothing listens on the socket
+    CR.CR_CONN_HOST_ERROR,  # 2003: nothing listens at the address, or the connect timed out
+    ER.CON_COUNT_ERROR,  # 1040: too many connections
+    ER.SERVER_SHUTDOWN,  # 1053: the server is shutting down
+    ER.QUERY_INTERRUPTED,  # 1317: the server stopped the statement (on shutdown), undone
+}
+
+T = TypeVar("T")
 
 
 class DuplicateSymbol(Exception):
@@ -31,6 +63,14 @@ class DuplicateSymbol(Exception):
 
 class ItemLimitReached(Exception):
     """The user already has ``MAX_ITEMS_PER_USER`` items."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached just now; the request may succeed if tried again.
+
+    After a write, the write may or may not have been done: the connection can break
+    after the server committed and before it said so.
+    """
 
 
 @dataclass(frozen=True)
@@ -96,14 +136,76 @@ def _is_duplicate(exc: Exception) -> bool:
     return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
 
 
+def _mysql_code(exc: Exception) -> int | None:
+    if isinstance(exc, pymysql.err.MySQLError) and exc.args and isinstance(exc.args[0], int):
+        return exc.args[0]
+    return None
+
+
+def is_lost_connection(exc: Exception) -> bool:
+    """The connection died under the statement, or was closed before it was used."""
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return True  # aiomysql's "Not connected": the connection was already closed
+    return _mysql_code(exc) in _LOST_CONNECTION or isinstance(exc, ConnectionError)
+
+
+def is_unavailable(exc: Exception) -> bool:
+    """The database is down, restarting, overloaded or locked: nothing wrong with the request."""
+    if is_lost_connection(exc) or _mysql_code(exc) in _UNAVAILABLE:
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        return "database is locked" in str(exc)
+    return isinstance(exc, TimeoutError)  # asyncio's too
+
+
+@contextmanager
+def _outage_as_unavailable() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise DatabaseUnavailable(str(exc)) from exc
+        raise
+
+
 class Store:
     """Watchlist items, per user, over a connected ``databases.Database``."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        # Each dead connection in the pool can fail a read once (and leaves the pool);
+        # the attempt after them all gets a new connection.
+        self._read_attempts = int(database.options.get("max_size", 1)) + 1
+
+    async def _read(self, run: Callable[[], Awaitable[T]]) -> T:
+        """Run a read; while its connection turns out to be dead, again on another one."""
+        with _outage_as_unavailable():
+            for _ in range(self._read_attempts - 1):
+                try:
+                    return await run()
+                except Exception as exc:
+                    if not is_lost_connection(exc):
+                        raise
+                    logger.info("a database connection was lost (%s); reading again", exc)
+            return await run()
+
+    async def _write(self, statement: ClauseElement) -> Any:
+        """Run a write once: never again after a failure, which may have come after the commit."""
+        with _outage_as_unavailable():
+            return await self.database.execute(statement)
+
+    async def _fetch_all(self, query: sa.Select[Any]) -> list[Any]:
+        rows: list[Any] = await self._read(lambda: self.database.fetch_all(query))
+        return rows
+
+    async def _fetch_one(self, query: sa.Select[Any]) -> Any:
+        return await self._read(lambda: self.database.fetch_one(query))
+
+    async def _fetch_val(self, query: sa.Select[Any] | str) -> Any:
+        return await self._read(lambda: self.database.fetch_val(query))
 
     async def ping(self) -> None:
-        await self.database.fetch_val("SELECT 1")
+        await self._fetch_val("SELECT 1")
 
     async def list_items(self, user_sub: str) -> list[Item]:
         query = (
@@ -111,7 +213,7 @@ class Store:
             .where(watchlist_items.c.user_sub == user_sub)
             .order_by(watchlist_items.c.created_at.desc(), watchlist_items.c.id.desc())
         )
-        return [_item(row) for row in await self.database.fetch_all(query)]
+        return [_item(row) for row in await self._fetch_all(query)]
 
     async def get_item(self, user_sub: str, item_id: int) -> Item | None:
         if not 0 < item_id <= MAX_ID:
@@ -119,7 +221,7 @@ class Store:
         query = sa.select(*_COLUMNS).where(
             watchlist_items.c.id == item_id, watchlist_items.c.user_sub == user_sub
         )
-        row = await self.database.fetch_one(query)
+        row = await self._fetch_one(query)
         return None if row is None else _item(row)
 
     async def create_item(self, user_sub: str, values: Mapping[str, Any]) -> Item:
@@ -129,14 +231,12 @@ class Store:
             .select_from(watchlist_items)
             .where(watchlist_items.c.user_sub == user_sub)
         )
-        if await self.database.fetch_val(count_query) >= MAX_ITEMS_PER_USER:
+        if await self._fetch_val(count_query) >= MAX_ITEMS_PER_USER:
             raise ItemLimitReached()
         now = _now()
         row = {**values, "created_at": now, "updated_at": now}
         try:
-            item_id = await self.database.execute(
-                watchlist_items.insert().values(user_sub=user_sub, **row)
-            )
+            item_id = await self._write(watchlist_items.insert().values(user_sub=user_sub, **row))
         except Exception as exc:
             if _is_duplicate(exc):
                 raise DuplicateSymbol() from None
@@ -156,7 +256,7 @@ class Store:
                 .values(**values, updated_at=_now())
             )
             try:
-                await self.database.execute(statement)
+                await self._write(statement)
             except Exception as exc:
                 if _is_duplicate(exc):
                     raise DuplicateSymbol() from None
@@ -167,7 +267,7 @@ class Store:
         """Delete the item; ``False`` when the user has no such item."""
         if await self.get_item(user_sub, item_id) is None:
             return False
-        await self.database.execute(
+        await self._write(
             watchlist_items.delete().where(
                 watchlist_items.c.id == item_id, watchlist_items.c.user_sub == user_sub
             )
@@ -181,11 +281,11 @@ class Store:
         now = _now()
         values = {"email": email[:320], "name": name[:255], "last_sign_in": now}
         where = users.c.sub == sub
-        if await self.database.fetch_val(sa.select(sa.func.count()).where(where)):
-            await self.database.execute(users.update().where(where).values(**values))
+        if await self._fetch_val(sa.select(sa.func.count()).where(where)):
+            await self._write(users.update().where(where).values(**values))
             return
         try:
-            await self.database.execute(
+            await self._write(
                 users.insert().values(
                     sub=sub, first_sign_in=now, sessions_valid_after=_EPOCH, **values
                 )
@@ -194,7 +294,7 @@ class Store:
             if not _is_duplicate(exc):
                 raise
             # A concurrent first sign-in inserted the row: refresh it instead.
-            await self.database.execute(users.update().where(where).values(**values))
+            await self._write(users.update().where(where).values(**values))
 
     async def session_is_valid(self, sub: str, sid: str, signed_in_at: datetime) -> bool:
         """Whether a session is still live: its user exists, it was signed in after the
@@ -204,19 +304,19 @@ class Store:
             .select_from(users.outerjoin(revoked_sessions, revoked_sessions.c.sid == sid))
             .where(users.c.sub == sub)
         )
-        row = await self.database.fetch_one(query)
+        row = await self._fetch_one(query)
         return row is not None and row[1] is None and signed_in_at > row[0]
 
     async def end_session(self, sub: str, sid: str, expires_at: datetime) -> None:
         """Refuse this session from now on (and forget sessions that expired anyway)."""
         now = _now()
-        await self.database.execute(
+        await self._write(
             revoked_sessions.delete().where(
                 revoked_sessions.c.user_sub == sub, revoked_sessions.c.expires_at < now
             )
         )
         try:
-            await self.database.execute(
+            await self._write(
                 revoked_sessions.insert().values(sid=sid, user_sub=sub, expires_at=expires_at)
             )
         except Exception as exc:
@@ -225,6 +325,6 @@ class Store:
 
     async def end_all_sessions(self, sub: str) -> None:
         """Refuse every session the user signed in before now ("sign out everywhere")."""
-        await self.database.execute(
+        await self._write(
             users.update().where(users.c.sub == sub).values(sessions_valid_after=_now())
         )
