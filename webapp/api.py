@@ -212,7 +212,7 @@ async def me(request: Request) -> Response:
           application/json:
             schema: {$ref: "#/components/schemas/Identity"}
       "401": {$ref: "#/components/responses/Unauthorized"}
-      "503": {$ref: "#/components/responses/ProviderUnavailable"}
+      "503": {$ref: "#/components/responses/Unavailable"}
     """
     claims = await _caller(request)
     return JSONResponse(
@@ -233,7 +233,7 @@ class Stocks(HTTPEndpoint):
               application/json:
                 schema: {$ref: "#/components/schemas/ItemList"}
           "401": {$ref: "#/components/responses/Unauthorized"}
-          "503": {$ref: "#/components/responses/ProviderUnavailable"}
+          "503": {$ref: "#/components/responses/Unavailable"}
         """
         claims = await _caller(request)
         items = await _store(request).list_items(claims["sub"])
@@ -276,7 +276,7 @@ class Stocks(HTTPEndpoint):
           "413": {$ref: "#/components/responses/TooLarge"}
           "415": {$ref: "#/components/responses/UnsupportedMediaType"}
           "422": {$ref: "#/components/responses/Invalid"}
-          "503": {$ref: "#/components/responses/ProviderUnavailable"}
+          "503": {$ref: "#/components/responses/Unavailable"}
         """
         claims = await _caller(request)
         values = await _entry(request, partial=False)
@@ -308,7 +308,7 @@ class Stock(HTTPEndpoint):
                 schema: {$ref: "#/components/schemas/Item"}
           "401": {$ref: "#/components/responses/Unauthorized"}
           "404": {$ref: "#/components/responses/NotFound"}
-          "503": {$ref: "#/components/responses/ProviderUnavailable"}
+          "503": {$ref: "#/components/responses/Unavailable"}
         """
         claims = await _caller(request)
         item_id = request.path_params["item_id"]
@@ -336,7 +336,7 @@ class Stock(HTTPEndpoint):
           "413": {$ref: "#/components/responses/TooLarge"}
           "415": {$ref: "#/components/responses/UnsupportedMediaType"}
           "422": {$ref: "#/components/responses/Invalid"}
-          "503": {$ref: "#/components/responses/ProviderUnavailable"}
+          "503": {$ref: "#/components/responses/Unavailable"}
         """
         claims = await _caller(request)
         values = await _entry(request, partial=True)
@@ -371,7 +371,7 @@ class Stock(HTTPEndpoint):
           "413": {$ref: "#/components/responses/TooLarge"}
           "415": {$ref: "#/components/responses/UnsupportedMediaType"}
           "422": {$ref: "#/components/responses/Invalid"}
-          "503": {$ref: "#/components/responses/ProviderUnavailable"}
+          "503": {$ref: "#/components/responses/Unavailable"}
         """
         return await self.patch(request)
 
@@ -386,7 +386,7 @@ class Stock(HTTPEndpoint):
             description: The item is gone.
           "401": {$ref: "#/components/responses/Unauthorized"}
           "404": {$ref: "#/components/responses/NotFound"}
-          "503": {$ref: "#/components/responses/ProviderUnavailable"}
+          "503": {$ref: "#/components/responses/Unavailable"}
         """
         claims = await _caller(request)
         item_id = request.path_params["item_id"]

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.schemas import SchemaGenerator
 
 from webapp import validation
+from webapp.store import MAX_ID
 
 TITLE = "Stock Watchlist API"
 VERSION = version("stock-watchlist")
@@ -41,7 +42,12 @@ def _without(characters: re.Pattern[str]) -> str:
     return f"^[^{inside}]*$"
 
 
-_TRIMMED = "Surrounding whitespace is trimmed before the rules apply."
+# Said exactly: str.strip() trims more than a pattern's \s, the separators U+001C to U+001F
+# too, so a name that starts with one of those is trimmed, not refused.
+_TRIMMED = (
+    "Surrounding whitespace is trimmed before the rules apply (Unicode whitespace, and the "
+    "separators U+001C to U+001F), so the pattern and the length apply to the trimmed text."
+)
 _PRICE_DECIMALS = -int(validation.PRICE_PLACES.as_tuple().exponent)
 
 
@@ -82,7 +88,8 @@ def _entry_schema(*, partial: bool) -> dict[str, Any]:
                 "pattern": _without(validation.CONTROL_EXCEPT_LINES),
                 "description": (
                     f"{_TRIMMED} Line breaks and tabs are the only control characters "
-                    "allowed; `null` means empty."
+                    "allowed; a Windows line break (CR LF) is stored as LF and counts as one "
+                    "character; `null` means empty."
                 ),
                 "examples": ["core holding"],
             },
@@ -121,7 +128,7 @@ def components(max_body_bytes: int) -> dict[str, Any]:
         "description": "ISO 8601 in UTC, with microseconds.",
     }
     item = {
-        "id": {"type": "integer", "minimum": 1},
+        "id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
         "symbol": {"type": "string", "pattern": _symbol_pattern(any_case=False)},
         "name": {"type": "string"},
         "price": {"type": ["number", "null"]},
@@ -211,7 +218,7 @@ def components(max_body_bytes: int) -> dict[str, Any]:
                 "in": "path",
                 "required": True,
                 "description": "The item's `id`.",
-                "schema": {"type": "integer", "minimum": 0},
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
             },
         },
         "requestBodies": {
@@ -252,8 +259,10 @@ def components(max_body_bytes: int) -> dict[str, Any]:
                     "errors": {"price": "must be at least 0", "colour": "is not a known field"},
                 },
             ),
-            "ProviderUnavailable": _error(
-                "The identity provider cannot be reached to check the token.",
+            "Unavailable": _error(
+                "The identity provider cannot be reached to check the token, or the database "
+                "is unavailable. A write answered 503 may or may not have been made: read it "
+                "back before repeating it.",
                 {
                     "Retry-After": {
                         "description": "Seconds to wait before trying again.",

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from webapp.auth import login_url
 from webapp.identity import verified_user
+from webapp.limits import read_form
 from webapp.store import DuplicateSymbol, Item, ItemLimitReached, Store
 from webapp.templating import is_htmx, render
 from webapp.validation import FIELDS, MAX_ITEMS_PER_USER, InvalidEntry, clean_entry
@@ -57,7 +58,7 @@ def _store(request: Request) -> Store:
 
 async def _form(request: Request) -> dict[str, str]:
     """The entry's fields from a posted form; anything else in it is ignored."""
-    async with request.form(max_files=0, max_fields=20) as form:
+    async with read_form(request, max_fields=20) as form:
         return {field: str(form.get(field, "")) for field in FIELDS if field in form}
 
 
