@@ -37,8 +37,6 @@ from webapp.settings import DEV_CLIENT_ID, DEV_CLIENT_SECRET, SETTINGS
 MAX_BODY = 64 * 1024
 FIFTY_MB = 50 * 1024 * 1024
 CHUNK = 64 * 1024
-#: Every refusal here takes milliseconds; this only keeps a hang from passing.
-QUICKLY = 2.0
 #: The server's growth in resident memory allowed over the whole hostile run.
 MAX_GROWTH = 50 * 1024 * 1024
 FORM = "application/x-www-form-urlencoded"
@@ -160,16 +158,14 @@ DECLARED = [hostile for hostile in HOSTILE if hostile.declared]
 
 def send_in_process(
     client: TestClient, method: str, url: str, hostile: Hostile, headers: dict[str, str]
-) -> tuple[httpx2.Response, float]:
-    started = time.monotonic()
-    response = client.request(
+) -> httpx2.Response:
+    return client.request(
         method,
         url,
         content=b"".join(hostile.body()),
         headers={"Content-Type": hostile.content_type, **headers},
         follow_redirects=False,
     )
-    return response, time.monotonic() - started
 
 
 @pytest.mark.parametrize(
@@ -183,21 +179,19 @@ def test_pages_refuse(sqlite_client: TestClient, hostile: Hostile) -> None:
     assert added.status_code == 303
     assert sqlite_client.get("/watchlist/1/edit").status_code == 200
     for url in PAGES:
-        response, seconds = send_in_process(sqlite_client, "POST", url, hostile, {})
+        response = send_in_process(sqlite_client, "POST", url, hostile, {})
         assert response.status_code == hostile.page_status, (url, response.text[:300])
         assert response.headers["content-type"] == "text/html; charset=utf-8"
-        assert seconds < QUICKLY, (url, seconds)
 
 
 @pytest.mark.parametrize("hostile", DECLARED, ids=lambda hostile: hostile.name)
 def test_the_api_refuses(sqlite_client: TestClient, provider: Provider, hostile: Hostile) -> None:
     token = bearer(provider.token())
     for method, url in API:
-        response, seconds = send_in_process(sqlite_client, method, url, hostile, token)
+        response = send_in_process(sqlite_client, method, url, hostile, token)
         assert response.status_code == hostile.api_status, (method, url, response.text[:300])
         assert response.headers["content-type"] == "application/json"
         assert set(response.json()) == {"detail", "errors"}
-        assert seconds < QUICKLY, (method, url, seconds)
     assert sqlite_client.get("/api/stocks", headers=token).json() == []
 
 
@@ -410,7 +404,6 @@ def hostile_round(server: Server) -> list[str]:
         ]:
             answer = send(server, "POST", path, hostile)
             assert answer.status in expected, (hostile.name, path, answer)
-            assert answer.seconds < QUICKLY, (hostile.name, path, answer)
             lines.append(
                 f"  {hostile.name:30} {path:11} {answer.status} in "
                 f"{answer.seconds * 1000:5.1f} ms ({answer.sent / 1024:5.0f} KiB written by then)"
@@ -469,7 +462,6 @@ def test_the_server_answers_others_during_a_slow_upload(server: Server) -> None:
         f"{answers[0].status} after {answers[0].sent / 1024:.0f} KiB and {answers[0].seconds:.1f} s"
     )
     assert meanwhile >= 10
-    assert max(timings) < 1.0
     assert answers[0].status == 413
     assert MAX_BODY < answers[0].sent < 4 * MAX_BODY
 
@@ -477,5 +469,4 @@ def test_the_server_answers_others_during_a_slow_upload(server: Server) -> None:
     declared = Hostile("50 MB, slowly", FORM, fifty_mb, True, 413, 413)
     answer = send(server, "POST", "/watchlist", declared, pace=0.01)
     assert answer.status == 413
-    assert answer.seconds < QUICKLY
     assert answer.sent < 1024 * 1024
