@@ -1,0 +1,1 @@
+"""A load benchmark of the app against the stack's own limit; see bench/README.md."""

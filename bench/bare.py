@@ -1,0 +1,135 @@
+"""The stack's own limit: the benchmark's three requests with nothing in the way.
+
+Starlette, ``databases`` with aiomysql and Jinja2, as the app uses them, but no
+authentication, no session, no middleware and no validation: the person is named in
+an ``X-User`` header. Each endpoint runs the same SQL statements as the app's and
+answers the same bytes: ``templates/watchlist.html`` rendered whole, or the same JSON.
+Each row becomes a named tuple, read from ``Record._mapping`` (the values, in order) rather
+than through the ``Record``'s attributes (a look-up on every access).
+Served like the app: ``uvicorn bench.bare:create_app --factory`` with ``DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import jinja2
+from databases import Database
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from webapp.templating import format_price
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+Row = collections.namedtuple(
+    "Row", ["id", "symbol", "name", "price", "notes", "created_at", "updated_at"]
+)
+LIST = (
+    "SELECT id, symbol, name, price, notes, created_at, updated_at FROM watchlist_items"
+    " WHERE user_sub = :sub ORDER BY created_at DESC, id DESC"
+)
+ONE = (
+    "SELECT id, symbol, name, price, notes, created_at, updated_at FROM watchlist_items"
+    " WHERE id = :id AND user_sub = :sub"
+)
+COUNT = "SELECT count(*) FROM watchlist_items WHERE user_sub = :sub"
+INSERT = (
+    "INSERT INTO watchlist_items (user_sub, symbol, name, price, notes, created_at, updated_at)"
+    " VALUES (:sub, :symbol, :name, :price, :notes, :created_at, :updated_at)"
+)
+DELETE = "DELETE FROM watchlist_items WHERE id = :id AND user_sub = :sub"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds") + "Z"
+
+
+def _json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "symbol": row.symbol,
+        "name": row.name,
+        "price": None if row.price is None else float(row.price),
+        "notes": row.notes,
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+    }
+
+
+def create_app() -> Starlette:
+    database = Database(os.environ["DATABASE_URL"], charset="utf8mb4", min_size=1, max_size=10)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        auto_reload=False,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["price"] = format_price
+    env.globals["dev_sign_in"] = False
+    page = env.get_template("watchlist.html")
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def watchlist(request: Request) -> Response:
+        sub = request.headers["x-user"]
+        items = [Row(*record._mapping) for record in await database.fetch_all(LIST, {"sub": sub})]
+        user = {"sub": sub, "email": sub, "name": sub.partition("@")[0], "picture": None}
+        context = {"user": user, "items": items, "values": {}, "errors": {}}
+        return HTMLResponse(page.render(context, editing=None, focus=None))
+
+    async def stocks(request: Request) -> Response:
+        sub = request.headers["x-user"]
+        if request.method == "GET":
+            items = await database.fetch_all(LIST, {"sub": sub})
+            return JSONResponse([_json(Row(*item._mapping)) for item in items])
+        body = await request.json()
+        await database.fetch_val(COUNT, {"sub": sub})
+        now = datetime.now(UTC).replace(tzinfo=None)
+        price = body.get("price")
+        values = {
+            "symbol": body["symbol"],
+            "name": body.get("name", ""),
+            "price": None if price is None else Decimal(str(price)),
+            "notes": body.get("notes", ""),
+            "created_at": now,
+            "updated_at": now,
+        }
+        item_id = await database.execute(INSERT, {"sub": sub, **values})
+        item = _json(SimpleNamespace(id=item_id, **values))
+        return JSONResponse(item, status_code=201, headers={"Location": f"/api/stocks/{item_id}"})
+
+    async def stock(request: Request) -> Response:
+        values = {"id": request.path_params["item_id"], "sub": request.headers["x-user"]}
+        if await database.fetch_one(ONE, values) is None:
+            return Response(status_code=404)
+        await database.execute(DELETE, values)
+        return Response(status_code=204)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await database.connect()
+        try:
+            yield
+        finally:
+            await database.disconnect()
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/watchlist", watchlist, methods=["GET"]),
+            Route("/api/stocks", stocks, methods=["GET", "POST"]),
+            Route("/api/stocks/{item_id:int}", stock, methods=["DELETE"]),
+        ],
+        lifespan=lifespan,
+    )
