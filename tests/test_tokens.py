@@ -713,3 +713,33 @@ def test_tokens_never_appear_in_logs(
         assert token not in logged
         assert payload not in logged
         assert signature not in logged
+
+
+# --- Verified tokens are remembered, never past their exp or their key ----------------------
+
+
+def test_a_remembered_token_still_expires(provider: Provider) -> None:
+    clock = Clock()
+    token = provider.token(iat=int(clock.now), exp=int(clock.now) + 120)
+
+    async def scenario(verifier: IdTokenVerifier) -> None:
+        assert (await verifier.verify(token))["sub"] == "alice-sub"
+        clock.now += 100
+        assert (await verifier.verify(token))["sub"] == "alice-sub"  # remembered
+        clock.now += 120 + LEEWAY_SECONDS  # past exp and the leeway
+        with pytest.raises(InvalidToken, match="expired"):
+            await verifier.verify(token)
+
+    run_with_verifier(provider, scenario, clock)
+    assert provider.jwks_requests == 1
+
+
+def test_remembered_claims_cannot_be_changed_by_the_caller(provider: Provider) -> None:
+    token = provider.token()
+
+    async def scenario(verifier: IdTokenVerifier) -> None:
+        claims = await verifier.verify(token)
+        claims["sub"] = "mallory-sub"
+        assert (await verifier.verify(token))["sub"] == "alice-sub"
+
+    run_with_verifier(provider, scenario)

@@ -96,7 +96,8 @@ class Item:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # Times are naive UTC everywhere (_now, and what both databases return).
+    return moment.isoformat(timespec="microseconds") + "Z"
 
 
 _EPOCH = datetime(1970, 1, 1)
@@ -119,18 +120,9 @@ _COLUMNS = (
 
 
 def _item(row: Any) -> Item:
-    # One pass over the row's mapping: a Record's attribute access looks up the column
-    # map and the type's result processor again for each column (~13 µs a row, measured).
-    values = dict(row._mapping)
-    return Item(
-        id=values["id"],
-        symbol=values["symbol"],
-        name=values["name"],
-        price=values["price"],
-        notes=values["notes"],
-        created_at=values["created_at"],
-        updated_at=values["updated_at"],
-    )
+    # The row's values in _COLUMNS' order, which is Item's: one pass over the mapping. A
+    # Record's attribute access looks up the column map and type processor each time.
+    return Item(*row._mapping.values())
 
 
 def _is_duplicate(exc: Exception) -> bool:

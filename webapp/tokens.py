@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 import math
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -29,6 +31,8 @@ LEEWAY_SECONDS = 60
 KEY_REFETCH_INTERVAL = 60.0
 DEFAULT_KEYS_MAX_AGE = 300.0
 DISCOVERY_MAX_AGE = 3600.0
+#: Verified tokens remembered per process, each until its exp.
+MAX_VERIFIED_TOKENS = 10_000
 GOOGLE_ISSUER = "https://accounts.google.com"
 
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
@@ -77,11 +81,34 @@ class IdTokenVerifier:
         self._keys: dict[str, RSAKey] = {}
         self._keys_expire = 0.0
         self._keys_fetched = float("-inf")
+        #: (claims, kid) of tokens already verified, by the token's SHA-256, oldest first.
+        self._verified: OrderedDict[bytes, tuple[dict[str, Any], str | None]] = OrderedDict()
 
     async def verify(self, token: str) -> dict[str, Any]:
         """Return the token's claims, or raise ``InvalidToken`` / ``ProviderUnavailable``."""
         if len(token) > MAX_TOKEN_BYTES:
             raise InvalidToken("The token is too large.")
+        # A token verified before is taken again without the cryptography while it has not
+        # expired and the key that signed it is still in a key set that is still fresh.
+        digest = hashlib.sha256(token.encode()).digest()
+        cached = self._verified.get(digest)
+        now = self._clock()
+        if cached is not None:
+            claims, kid = cached
+            if (
+                claims["exp"] + LEEWAY_SECONDS > now
+                and now < self._keys_expire
+                and self._lookup(kid) is not None
+            ):
+                return dict(claims)
+            del self._verified[digest]
+        claims, kid = await self._verify(token)
+        self._verified[digest] = (claims, kid)
+        while len(self._verified) > MAX_VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
+        return dict(claims)
+
+    async def _verify(self, token: str) -> tuple[dict[str, Any], str | None]:
         if not _COMPACT_JWS.fullmatch(token):
             raise InvalidToken("The token is not a signed JWT.")
         header_segment, payload_segment, signature_segment = token.split(".")
@@ -115,7 +142,7 @@ class IdTokenVerifier:
         if not isinstance(claims, dict):
             raise InvalidToken("The token's payload is not a JSON object.")
         self._check_claims(claims)
-        return claims
+        return claims, kid
 
     def _check_claims(self, claims: dict[str, Any]) -> None:
         issuers = {self._issuer}
