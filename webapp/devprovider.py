@@ -61,8 +61,16 @@ def running(provider_url: str) -> Iterator[None]:
         thread.join(timeout=5)
 
 
-def issue_id_token(provider_url: str, email: str, name: str | None = None) -> str:
-    """Sign in to the running development provider as ``email`` and return an ID token."""
+def issue_id_token(
+    provider_url: str,
+    email: str,
+    name: str | None = None,
+    *,
+    client_id: str = DEV_CLIENT_ID,
+    client_secret: str = DEV_CLIENT_SECRET,
+) -> str:
+    """Sign in to the running development provider as ``email`` and return an ID token
+    (for ``client_id``: by default the development client the app trusts)."""
     claims = {"email": email, "email_verified": True, "name": name or email.partition("@")[0]}
     try:
         with httpx2.Client(base_url=provider_url, timeout=10) as client:
@@ -71,7 +79,7 @@ def issue_id_token(provider_url: str, email: str, name: str | None = None) -> st
             response = client.post(
                 "/oauth2/authorize",
                 params={
-                    "client_id": DEV_CLIENT_ID,
+                    "client_id": client_id,
                     "redirect_uri": TOKEN_REDIRECT_URI,
                     "response_type": "code",
                     "scope": "openid email profile",
@@ -92,8 +100,8 @@ def issue_id_token(provider_url: str, email: str, name: str | None = None) -> st
                     "grant_type": "authorization_code",
                     "code": code,
                     "redirect_uri": TOKEN_REDIRECT_URI,
-                    "client_id": DEV_CLIENT_ID,
-                    "client_secret": DEV_CLIENT_SECRET,
+                    "client_id": client_id,
+                    "client_secret": client_secret,
                 },
             )
             tokens.raise_for_status()

@@ -3,53 +3,17 @@ pasted ID token, trying a request against the real server."""
 
 from __future__ import annotations
 
-import secrets
-from urllib.parse import parse_qs, urlsplit
-
 import httpx2
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import CLIENT_ID, Server, Watch, csp_violations
-from webapp.devprovider import TOKEN_REDIRECT_URI
+from webapp.devprovider import issue_id_token
 
 
 def id_token(discovery_url: str, email: str) -> str:
-    """An ID token for the e2e server's client, from the loopback provider's code flow.
-
-    ``webapp.devprovider.issue_id_token`` does the same for the development client; the e2e
-    server trusts ``CLIENT_ID`` instead.
-    """
+    """An ID token for the e2e server's client, from the loopback provider's code flow."""
     provider = discovery_url.removesuffix("/.well-known/openid-configuration")
-    with httpx2.Client(base_url=provider, timeout=10) as client:
-        claims = {"email": email, "email_verified": True, "name": email.partition("@")[0]}
-        client.put(f"/users/{email}", json=claims).raise_for_status()
-        authorized = client.post(
-            "/oauth2/authorize",
-            params={
-                "client_id": CLIENT_ID,
-                "redirect_uri": TOKEN_REDIRECT_URI,
-                "response_type": "code",
-                "scope": "openid email profile",
-                "state": secrets.token_urlsafe(16),
-                "nonce": secrets.token_urlsafe(16),
-            },
-            data={"sub": email},
-        )
-        assert authorized.status_code == 302, authorized.text
-        code = parse_qs(urlsplit(authorized.headers["location"]).query)["code"][0]
-        tokens = client.post(
-            "/oauth2/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": TOKEN_REDIRECT_URI,
-                "client_id": CLIENT_ID,
-                "client_secret": "e2e-secret",
-            },
-        )
-        tokens.raise_for_status()
-        token: str = tokens.json()["id_token"]
-        return token
+    return issue_id_token(provider, email, client_id=CLIENT_ID, client_secret="e2e-secret")
 
 
 def test_try_an_authorized_request_from_the_docs_page(
