@@ -7,12 +7,14 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pymysql
 import pytest
 from itsdangerous import TimestampSigner
@@ -190,6 +192,24 @@ def client(make_client: ClientFactory, database_url: str) -> TestClient:
 def sqlite_client(make_client: ClientFactory, sqlite_url: str) -> TestClient:
     """An app on SQLite, for tests about the HTTP surface rather than storage."""
     return make_client(sqlite_url)
+
+
+def wait_until_serving(
+    url: str, process: subprocess.Popen[Any], output: Callable[[], str], seconds: float = 30
+) -> None:
+    """Poll ``url``/healthz until the server in ``process`` answers; fail with its output
+    if it exits or does not answer within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the server did not start:\n{output()}")
+        time.sleep(0.05)
 
 
 def free_port() -> int:

@@ -6,13 +6,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
+from tests.conftest import wait_until_serving
 from webapp.tables import mysql_ddl
 
 WATCHLIST = [sys.executable, "-m", "webapp"]
@@ -53,17 +53,9 @@ def dev_server(tmp_path: Path) -> Iterator[str]:
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx2.get(f"{base_url}/healthz").status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read() if process.stdout else ""
-                pytest.fail(f"watchlist did not start:\n{output}")
-            time.sleep(0.1)
+        wait_until_serving(
+            base_url, process, lambda: process.stdout.read() if process.stdout else ""
+        )
         yield base_url
     finally:
         process.terminate()

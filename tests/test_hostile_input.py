@@ -28,7 +28,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from tests.conftest import bearer, free_port, sign_in
+from tests.conftest import bearer, free_port, sign_in, wait_until_serving
 from tests.provider import Provider
 from webapp import devprovider
 from webapp.limits import read_form
@@ -272,16 +272,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, oidc_provider: str) -> Iter
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx2.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start:\n{log.read_text()}")
-            time.sleep(0.1)
+        wait_until_serving(url, process, log.read_text)
         provider_url = oidc_provider.removesuffix("/.well-known/openid-configuration")
         token = devprovider.issue_id_token(provider_url, "mallory@example.com")
         yield Server(url, process, sign_in_for_real(url, "mallory@example.com"), token)

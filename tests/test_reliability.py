@@ -39,7 +39,14 @@ import pymysql
 import pytest
 from databases import Database
 
-from tests.conftest import ClientFactory, free_port, missing, session_cookie, sign_in
+from tests.conftest import (
+    ClientFactory,
+    free_port,
+    missing,
+    session_cookie,
+    sign_in,
+    wait_until_serving,
+)
 from tests.provider import AUDIENCE, Provider
 from webapp import migrate
 from webapp.store import Store, is_lost_connection, is_unavailable
@@ -210,16 +217,8 @@ class App:
             return self.process.wait()
 
     def wait_ready(self) -> App:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx2.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx2.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the app did not start:\n{self.log.read_text()}")
-            time.sleep(0.05)
+        wait_until_serving(self.url, self.process, self.log.read_text)
+        return self
 
     def assert_no_traceback(self) -> None:
         log = self.log.read_text()

@@ -7,17 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Page, Request, Route
 
-from tests.conftest import IN_CI, free_port, missing
+from tests.conftest import IN_CI, free_port, missing, wait_until_serving
 
 SYSTEM_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -78,17 +76,8 @@ def start_server(tmp_path: Path, environ: dict[str, str]) -> Server:
             text=True,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx2.get(f"{url}/healthz").status_code == 200:
-                return Server(url, process, log)
-        except httpx2.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the server did not start:\n{log.read_text()}")
-        time.sleep(0.1)
+    wait_until_serving(url, process, log.read_text)
+    return Server(url, process, log)
 
 
 def stop_server(server: Server) -> None:
