@@ -9,10 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from databases import Database
+from sqlalchemy.sql.visitors import replacement_traverse
 
+from webapp import store as store_module
 from webapp.migrate import upgrade
-from webapp.store import MAX_ID, DuplicateSymbol, Item, ItemLimitReached, Store
+from webapp.store import MAX_ID, DuplicateSymbol, Item, ItemLimitReached, Prepared, Store
 from webapp.tables import watchlist_items
 from webapp.validation import MAX_ITEMS_PER_USER
 
@@ -265,5 +268,87 @@ def test_the_item_limit_is_per_user(database_url: str) -> None:
 def test_ping(database_url: str) -> None:
     async def test(store: Store) -> None:
         await store.ping()
+
+    run(database_url, test)
+
+
+def test_a_prepared_statement_is_compiled_once_and_bound_on_each_call(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statement = (
+        sa.select(watchlist_items.c.symbol, watchlist_items.c.price)
+        .where(watchlist_items.c.user_sub == sa.bindparam("sub"))
+        .order_by(watchlist_items.c.symbol)
+    )
+    compiles: list[object] = []
+    compile_ = statement.compile
+
+    def counted(**kw: Any) -> Any:
+        compiles.append(kw["dialect"])
+        return compile_(**kw)
+
+    monkeypatch.setattr(statement, "compile", counted)
+    prepared = Prepared(statement)
+
+    async def test(store: Store) -> None:
+        await store.create_item(ALICE, entry("A", price=Decimal("1.5")))
+        await store.create_item(ALICE, entry("B"))
+        await store.create_item(BOB, entry("C", price=Decimal("123456789012.3457")))
+        fetch_all = store.database.fetch_all
+        rows = [tuple(row._mapping.values()) for row in await fetch_all(prepared(sub=ALICE))]
+        assert rows == [("A", Decimal("1.5000")), ("B", None)]
+        rows = [tuple(row._mapping.values()) for row in await fetch_all(prepared(sub=BOB))]
+        assert rows == [("C", Decimal("123456789012.3457"))]
+        assert await fetch_all(prepared(sub="nobody")) == []
+        assert len(compiles) == 1
+
+    run(database_url, test)
+
+
+STATEMENTS = [
+    (store_module._LIST, {"sub": ALICE}),
+    (store_module._GET, {"id": 7, "sub": ALICE}),
+    (store_module._COUNT, {"sub": ALICE}),
+    (store_module._DELETE, {"id": 7, "sub": ALICE}),
+    (store_module._SESSION, {"sub": ALICE, "sid": "a-session"}),
+    (
+        store_module._INSERT,
+        {
+            "user_sub": ALICE,
+            **entry("AAPL", name="Apple", price=Decimal("1.25"), notes="n"),
+            "created_at": datetime(2024, 1, 2, 3, 4, 5, 6),
+            "updated_at": datetime(2024, 1, 2, 3, 4, 5, 6),
+        },
+    ),
+]
+
+
+def with_values(statement: Any, values: dict[str, Any]) -> Any:
+    """``statement`` with each named bind parameter carrying its value, as built per call."""
+
+    def bind(element: Any, **kw: Any) -> Any:
+        if isinstance(element, sa.BindParameter) and element.key in values:
+            return sa.bindparam(element.key, values[element.key], type_=element.type)
+        return None
+
+    return replacement_traverse(statement, {}, bind)
+
+
+@pytest.mark.parametrize(("prepared", "values"), STATEMENTS)
+def test_prepared_statements_run_as_their_statement_would(
+    database_url: str, prepared: Prepared, values: dict[str, Any]
+) -> None:
+    """What ``databases`` sends for a prepared statement is what it sends for the statement
+    itself with the same values: SQL text, processed parameters, result columns."""
+
+    async def test(store: Store) -> None:
+        connection = store.database._backend.connection()  # where databases compiles
+        for _ in range(2):  # compiling, then from the cache
+            sql, args, columns, _ = connection._compile(prepared(**values))
+            expected = connection._compile(with_values(prepared.statement, values))
+            assert (sql, args) == (expected[0], expected[1])
+            assert [column[:2] for column in columns or []] == [
+                column[:2] for column in expected[2] or []
+            ]
 
     run(database_url, test)

@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pymysql
 import sqlalchemy as sa
 from databases import Database
 from pymysql.constants import CR, ER
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import Compiled
 
 from webapp.tables import revoked_sessions, users, watchlist_items
 from webapp.validation import MAX_ITEMS_PER_USER
@@ -119,10 +122,104 @@ _COLUMNS = (
 )
 
 
+class Prepared:
+    """A fixed Core statement, compiled once per dialect rather than on every call.
+
+    ``databases`` compiles each statement it is given every time it runs it, which for
+    the small statements here costs more CPU than their round trip to the database
+    (``bench/``: 0.27 ms of a 0.43 ms session check). A ``Prepared`` statement is called
+    with its bound values and gives ``databases`` an object that compiles to the cached
+    form with those values: the same SQL text, the same bind and result processing.
+    """
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        # Keyed by the dialect object: one per connected Database, gone with it.
+        self._compiled: weakref.WeakKeyDictionary[Dialect, Compiled] = weakref.WeakKeyDictionary()
+
+    def __call__(self, **values: Any) -> ClauseElement:
+        # Duck-typed: databases only calls the statement's compile().
+        return cast(ClauseElement, _Bound(self, values))
+
+    def compiled(self, dialect: Dialect, compile_kwargs: Mapping[str, Any]) -> Compiled:
+        compiled = self._compiled.get(dialect)
+        if compiled is None:
+            compiled = self.statement.compile(dialect=dialect, compile_kwargs=compile_kwargs)
+            self._compiled[dialect] = compiled
+        return compiled
+
+
+class _Bound:
+    """A prepared statement and one call's values, as ``databases`` compiles a statement."""
+
+    __slots__ = ("_prepared", "_values")
+
+    def __init__(self, prepared: Prepared, values: dict[str, Any]) -> None:
+        self._prepared = prepared
+        self._values = values
+
+    def compile(self, *, dialect: Dialect, compile_kwargs: Mapping[str, Any]) -> _BoundCompiled:
+        return _BoundCompiled(self._prepared.compiled(dialect, compile_kwargs), self._values)
+
+
+class _BoundCompiled:
+    """The cached compiled statement, answering for this call's values."""
+
+    __slots__ = ("_compiled", "_values")
+
+    def __init__(self, compiled: Compiled, values: dict[str, Any]) -> None:
+        self._compiled = compiled
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._compiled, name)
+
+    @property
+    def params(self) -> MutableMapping[str, Any] | None:
+        return self.construct_params()
+
+    def construct_params(self) -> MutableMapping[str, Any] | None:
+        return self._compiled.construct_params(self._values)
+
+
 def _item(row: Any) -> Item:
     # The row's values in _COLUMNS' order, which is Item's: one pass over the mapping. A
     # Record's attribute access looks up the column map and type processor each time.
     return Item(*row._mapping.values())
+
+
+_SUB: sa.BindParameter[str] = sa.bindparam("sub")
+_ID: sa.BindParameter[int] = sa.bindparam("id")
+_LIST = Prepared(
+    sa.select(*_COLUMNS)
+    .where(watchlist_items.c.user_sub == _SUB)
+    .order_by(watchlist_items.c.created_at.desc(), watchlist_items.c.id.desc())
+)
+_GET = Prepared(
+    sa.select(*_COLUMNS).where(watchlist_items.c.id == _ID, watchlist_items.c.user_sub == _SUB)
+)
+_COUNT = Prepared(
+    sa.select(sa.func.count())
+    .select_from(watchlist_items)
+    .where(watchlist_items.c.user_sub == _SUB)
+)
+_INSERT = Prepared(
+    watchlist_items.insert().values(
+        {
+            column: sa.bindparam(column.key, type_=column.type)
+            for column in watchlist_items.c
+            if column is not watchlist_items.c.id
+        }
+    )
+)
+_DELETE = Prepared(
+    watchlist_items.delete().where(watchlist_items.c.id == _ID, watchlist_items.c.user_sub == _SUB)
+)
+_SESSION = Prepared(
+    sa.select(users.c.sessions_valid_after, revoked_sessions.c.sid)
+    .select_from(users.outerjoin(revoked_sessions, revoked_sessions.c.sid == sa.bindparam("sid")))
+    .where(users.c.sub == _SUB)
+)
 
 
 def _is_duplicate(exc: Exception) -> bool:
@@ -189,49 +286,36 @@ class Store:
         with _outage_as_unavailable():
             return await self.database.execute(statement)
 
-    async def _fetch_all(self, query: sa.Select[Any]) -> list[Any]:
+    async def _fetch_all(self, query: ClauseElement) -> list[Any]:
         rows: list[Any] = await self._read(lambda: self.database.fetch_all(query))
         return rows
 
-    async def _fetch_one(self, query: sa.Select[Any]) -> Any:
+    async def _fetch_one(self, query: ClauseElement) -> Any:
         return await self._read(lambda: self.database.fetch_one(query))
 
-    async def _fetch_val(self, query: sa.Select[Any] | str) -> Any:
+    async def _fetch_val(self, query: ClauseElement | str) -> Any:
         return await self._read(lambda: self.database.fetch_val(query))
 
     async def ping(self) -> None:
         await self._fetch_val("SELECT 1")
 
     async def list_items(self, user_sub: str) -> list[Item]:
-        query = (
-            sa.select(*_COLUMNS)
-            .where(watchlist_items.c.user_sub == user_sub)
-            .order_by(watchlist_items.c.created_at.desc(), watchlist_items.c.id.desc())
-        )
-        return [_item(row) for row in await self._fetch_all(query)]
+        return [_item(row) for row in await self._fetch_all(_LIST(sub=user_sub))]
 
     async def get_item(self, user_sub: str, item_id: int) -> Item | None:
         if not 0 < item_id <= MAX_ID:
             return None
-        query = sa.select(*_COLUMNS).where(
-            watchlist_items.c.id == item_id, watchlist_items.c.user_sub == user_sub
-        )
-        row = await self._fetch_one(query)
+        row = await self._fetch_one(_GET(id=item_id, sub=user_sub))
         return None if row is None else _item(row)
 
     async def create_item(self, user_sub: str, values: Mapping[str, Any]) -> Item:
         """Insert a new item; the unique index, not a prior look-up, rejects duplicates."""
-        count_query = (
-            sa.select(sa.func.count())
-            .select_from(watchlist_items)
-            .where(watchlist_items.c.user_sub == user_sub)
-        )
-        if await self._fetch_val(count_query) >= MAX_ITEMS_PER_USER:
+        if await self._fetch_val(_COUNT(sub=user_sub)) >= MAX_ITEMS_PER_USER:
             raise ItemLimitReached()
         now = _now()
         row = {**values, "created_at": now, "updated_at": now}
         try:
-            item_id = await self._write(watchlist_items.insert().values(user_sub=user_sub, **row))
+            item_id = await self._write(_INSERT(user_sub=user_sub, **row))
         except Exception as exc:
             if _is_duplicate(exc):
                 raise DuplicateSymbol() from None
@@ -262,11 +346,7 @@ class Store:
         """Delete the item; ``False`` when the user has no such item."""
         if await self.get_item(user_sub, item_id) is None:
             return False
-        await self._write(
-            watchlist_items.delete().where(
-                watchlist_items.c.id == item_id, watchlist_items.c.user_sub == user_sub
-            )
-        )
+        await self._write(_DELETE(id=item_id, sub=user_sub))
         return True
 
     # Who has signed in, and which of their sessions are over.
@@ -294,12 +374,7 @@ class Store:
     async def session_is_valid(self, sub: str, sid: str, signed_in_at: datetime) -> bool:
         """Whether a session is still live: its user exists, it was signed in after the
         user's last "sign out everywhere", and it was not signed out itself. One query."""
-        query = (
-            sa.select(users.c.sessions_valid_after, revoked_sessions.c.sid)
-            .select_from(users.outerjoin(revoked_sessions, revoked_sessions.c.sid == sid))
-            .where(users.c.sub == sub)
-        )
-        row = await self._fetch_one(query)
+        row = await self._fetch_one(_SESSION(sub=sub, sid=sid))
         return row is not None and row[1] is None and signed_in_at > row[0]
 
     async def end_session(self, sub: str, sid: str, expires_at: datetime) -> None:

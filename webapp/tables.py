@@ -20,33 +20,26 @@ metadata = sa.MetaData()
 APP_ACCOUNT = "'watchlist_app'@'%'"
 
 
-class Price(sa.types.TypeDecorator[Decimal]):
-    """DECIMAL(16, 4) where the database has one; exact decimal text on SQLite.
+class DecimalText(sa.types.TypeDecorator[Decimal]):
+    """A price as exact decimal text, for SQLite.
 
-    SQLite's NUMERIC affinity stores such values as doubles, which cannot hold every
-    price below 10^12 to four decimals.
+    SQLite's NUMERIC affinity stores decimals as doubles, which cannot hold every price
+    below 10^12 to four decimals. Elsewhere a price is DECIMAL(16, 4), which the driver
+    already reads as a ``Decimal`` with four places: no conversion on every row.
     """
 
-    impl = sa.Numeric(16, 4)
+    impl = sa.String(24)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(sa.String(24))
-        return dialect.type_descriptor(sa.Numeric(16, 4))
-
-    def process_bind_param(self, value: Decimal | None, dialect: sa.Dialect) -> Any:
-        if value is None or dialect.name != "sqlite":
-            return value
-        return str(value.quantize(_PLACES))
+    def process_bind_param(self, value: Decimal | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else str(value.quantize(_PLACES))
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        return Decimal(str(value)).quantize(_PLACES)
+        return None if value is None else Decimal(str(value)).quantize(_PLACES)
 
 
 _PLACES = Decimal("0.0001")
+_PRICE = sa.Numeric(16, 4).with_variant(DecimalText(), "sqlite")
 
 # BIGINT on MySQL; SQLite only auto-increments a column declared INTEGER PRIMARY KEY.
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -70,7 +63,7 @@ watchlist_items = sa.Table(
     sa.Column("user_sub", _SUB, nullable=False),
     sa.Column("symbol", sa.String(32), nullable=False),
     sa.Column("name", sa.String(255), nullable=False, server_default=""),
-    sa.Column("price", Price(), nullable=True),
+    sa.Column("price", _PRICE, nullable=True),
     sa.Column("notes", sa.Text(), nullable=False),
     sa.Column("created_at", _TIMESTAMP, nullable=False),
     sa.Column("updated_at", _TIMESTAMP, nullable=False),

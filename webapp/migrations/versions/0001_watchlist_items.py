@@ -20,7 +20,7 @@ depends_on = None
 # describing the schema of its own day when the metadata moves on.
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-# webapp.tables.Price: DECIMAL(16, 4), or exact decimal text on SQLite.
+# webapp.tables' price: DECIMAL(16, 4), or exact decimal text on SQLite.
 _PRICE = sa.Numeric(16, 4).with_variant(sa.String(24), "sqlite")
 
 
