@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy.sql.visitors import replacement_traverse
 from webapp import store as store_module
 from webapp.migrate import upgrade
 from webapp.store import MAX_ID, DuplicateSymbol, Item, ItemLimitReached, Prepared, Store
-from webapp.tables import watchlist_items
+from webapp.tables import users, watchlist_items
 from webapp.validation import MAX_ITEMS_PER_USER
 
 ALICE, BOB = "alice-sub", "bob-sub"
@@ -272,6 +272,43 @@ def test_ping(database_url: str) -> None:
     run(database_url, test)
 
 
+def test_a_session_is_live_until_it_or_all_its_users_sessions_end(database_url: str) -> None:
+    """``session_is_valid`` and ``list_items_in_session`` agree on every session."""
+    earlier = datetime(2024, 1, 1)
+
+    async def test(store: Store) -> None:
+        async def check(sub: str, sid: str, signed_in_at: datetime) -> list[Item] | None:
+            items = await store.list_items_in_session(sub, sid, signed_in_at)
+            assert await store.session_is_valid(sub, sid, signed_in_at) is (items is not None)
+            return items
+
+        await store.record_sign_in(ALICE, "alice@example.com", "Alice")
+        await store.record_sign_in(BOB, "bob@example.com", "Bob")
+        assert await check(ALICE, "s1", earlier) == []  # signed in, nothing added yet
+        first = await store.create_item(ALICE, entry("A"))
+        second = await store.create_item(ALICE, entry("B"))
+        await store.create_item(BOB, entry("C"))
+        assert await check(ALICE, "s1", earlier) == [second, first]
+        assert await check("nobody", "s1", earlier) is None  # never signed in
+
+        await store.end_session(ALICE, "s1", datetime(2999, 1, 1))
+        assert await check(ALICE, "s1", earlier) is None
+        assert await check(ALICE, "s2", earlier) == [second, first]  # her other devices
+        assert await check(BOB, "s3", earlier) is not None
+
+        await store.end_all_sessions(ALICE)
+        assert await check(ALICE, "s2", earlier) is None
+        valid_after = await store.database.fetch_val(
+            sa.select(users.c.sessions_valid_after).where(users.c.sub == ALICE)
+        )
+        assert await check(ALICE, "s4", valid_after) is None  # not strictly after
+        later = valid_after + timedelta(microseconds=1)
+        assert await check(ALICE, "s4", later) == [second, first]
+        assert await check(BOB, "s3", earlier) is not None
+
+    run(database_url, test)
+
+
 def test_a_prepared_statement_is_compiled_once_and_bound_on_each_call(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -310,7 +347,14 @@ STATEMENTS = [
     (store_module._GET, {"id": 7, "sub": ALICE}),
     (store_module._COUNT, {"sub": ALICE}),
     (store_module._DELETE, {"id": 7, "sub": ALICE}),
-    (store_module._SESSION, {"sub": ALICE, "sid": "a-session"}),
+    (
+        store_module._SESSION,
+        {"sub": ALICE, "sid": "a-session", "signed_in_at": datetime(2024, 1, 2, 3, 4, 5, 6)},
+    ),
+    (
+        store_module._LIST_IN_SESSION,
+        {"sub": ALICE, "sid": "a-session", "signed_in_at": datetime(2024, 1, 2, 3, 4, 5, 6)},
+    ),
     (
         store_module._INSERT,
         {

@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from webapp.auth import login_url
-from webapp.identity import verified_user
+from webapp.identity import verified_items, verified_user
 from webapp.limits import read_form
 from webapp.store import DuplicateSymbol, Item, ItemLimitReached, Store
 from webapp.templating import is_htmx, render
@@ -33,13 +33,18 @@ def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         user = await verified_user(request)
         if user is None:
-            back = login_url(request) if request.method == "GET" else "/login?next=/watchlist"
-            if is_htmx(request):
-                return Response(status_code=204, headers={"HX-Redirect": back})
-            return RedirectResponse(back, status_code=303)
+            return _sign_in_again(request)
         return await handler(request, user["sub"])
 
     return endpoint
+
+
+def _sign_in_again(request: Request) -> Response:
+    """To sign in, then back to this page (or to the watchlist after a post)."""
+    back = login_url(request) if request.method == "GET" else "/login?next=/watchlist"
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": back})
+    return RedirectResponse(back, status_code=303)
 
 
 def _status(request: Request, status_code: int) -> int:
@@ -83,9 +88,11 @@ async def home(request: Request) -> Response:
     return render(request, "landing.html")
 
 
-@signed_in
-async def watchlist(request: Request, sub: str) -> Response:
-    items = await _store(request).list_items(sub)
+async def watchlist(request: Request) -> Response:
+    # The session check and the list in one query: the page's one round trip.
+    items = await verified_items(request)
+    if items is None:
+        return _sign_in_again(request)
     return _page(request, items, block="watchlist" if is_htmx(request) else None)
 
 

@@ -183,9 +183,9 @@ class _BoundCompiled:
 
 
 def _item(row: Any) -> Item:
-    # The row's values in _COLUMNS' order, which is Item's: one pass over the mapping. A
-    # Record's attribute access looks up the column map and type processor each time.
-    return Item(*row._mapping.values())
+    # The row's values in _COLUMNS' order, which is Item's, straight from the SQLAlchemy
+    # row (a Record's attribute access looks up the column map and type each time).
+    return Item(*row._mapping)
 
 
 _SUB: sa.BindParameter[str] = sa.bindparam("sub")
@@ -215,10 +215,24 @@ _INSERT = Prepared(
 _DELETE = Prepared(
     watchlist_items.delete().where(watchlist_items.c.id == _ID, watchlist_items.c.user_sub == _SUB)
 )
-_SESSION = Prepared(
-    sa.select(users.c.sessions_valid_after, revoked_sessions.c.sid)
-    .select_from(users.outerjoin(revoked_sessions, revoked_sessions.c.sid == sa.bindparam("sid")))
-    .where(users.c.sub == _SUB)
+# A session is live while its user exists, it began after the user's last "sign out
+# everywhere", and it was not signed out itself.
+_SESSION_ROWS = users.outerjoin(revoked_sessions, revoked_sessions.c.sid == sa.bindparam("sid"))
+_LIVE_SESSION = (
+    users.c.sub == _SUB,
+    users.c.sessions_valid_after < sa.bindparam("signed_in_at"),
+    revoked_sessions.c.sid.is_(None),
+)
+_SESSION = Prepared(sa.select(users.c.sub).select_from(_SESSION_ROWS).where(*_LIVE_SESSION))
+# The list, only while the session is live: no row when it is not, one row of NULLs
+# when the user has no items (the outer join's).
+_LIST_IN_SESSION = Prepared(
+    sa.select(*_COLUMNS)
+    .select_from(
+        _SESSION_ROWS.outerjoin(watchlist_items, watchlist_items.c.user_sub == users.c.sub)
+    )
+    .where(*_LIVE_SESSION)
+    .order_by(watchlist_items.c.created_at.desc(), watchlist_items.c.id.desc())
 )
 
 
@@ -374,8 +388,23 @@ class Store:
     async def session_is_valid(self, sub: str, sid: str, signed_in_at: datetime) -> bool:
         """Whether a session is still live: its user exists, it was signed in after the
         user's last "sign out everywhere", and it was not signed out itself. One query."""
-        row = await self._fetch_one(_SESSION(sub=sub, sid=sid))
-        return row is not None and row[1] is None and signed_in_at > row[0]
+        values = {"sub": sub, "sid": sid, "signed_in_at": signed_in_at}
+        return await self._fetch_one(_SESSION(**values)) is not None
+
+    async def list_items_in_session(
+        self, sub: str, sid: str, signed_in_at: datetime
+    ) -> list[Item] | None:
+        """``list_items``, while the session is live (``session_is_valid``); else ``None``.
+
+        The check and the list in one query: a page that shows the list needs no other
+        round trip to the database."""
+        values = {"sub": sub, "sid": sid, "signed_in_at": signed_in_at}
+        rows = await self._fetch_all(_LIST_IN_SESSION(**values))
+        if not rows:
+            return None
+        if rows[0]._mapping[0] is None:  # the user has no items
+            return []
+        return [_item(row) for row in rows]
 
     async def end_session(self, sub: str, sid: str, expires_at: datetime) -> None:
         """Refuse this session from now on (and forget sessions that expired anyway)."""
