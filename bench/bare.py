@@ -2,8 +2,9 @@
 
 Starlette, ``databases`` with aiomysql and Jinja2, as the app uses them, but no
 authentication, no session, no middleware and no validation: the person is named in
-an ``X-User`` header. Each endpoint runs the same SQL statements as the app's and
-answers the same bytes: ``templates/watchlist.html`` rendered whole, or the same JSON.
+an ``X-User`` header. Each endpoint runs the same SQL statements as the app's (the page's
+list without the session check the app joins to it) and answers the same bytes:
+``templates/watchlist.html`` rendered whole, or the same JSON.
 Each row becomes a named tuple, read from ``Record._mapping`` (the values, in order) rather
 than through the ``Record``'s attributes (a look-up on every access).
 Served like the app: ``uvicorn bench.bare:create_app --factory`` with ``DATABASE_URL``.
