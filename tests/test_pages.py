@@ -68,7 +68,11 @@ def test_full_page_and_fragment_share_one_url(alice: TestClient) -> None:
 def test_pages_load_htmx_from_this_site_only(alice: TestClient) -> None:
     html = alice.get("/watchlist").text
     scripts = re.findall(r"<script[^>]*>", html)
-    assert scripts == ['<script src="/static/vendor/htmx-2.0.11.min.js" defer>']
+    assert scripts == [
+        '<script src="/static/vendor/htmx-2.0.11.min.js" defer>',
+        '<script src="/static/watchlist.js" defer>',  # focus after a delete
+    ]
+    assert alice.get("/static/watchlist.js").status_code == 200
     assert "style=" not in html
     assert " on" not in re.sub(r"<[^>]*content=[^>]*>", "", html).replace("\n", " ").lower() or (
         not re.search(r"\son[a-z]+=", html)

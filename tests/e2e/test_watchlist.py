@@ -80,16 +80,32 @@ def test_sign_in_manage_and_sign_out(page: Page, watch: Watch, server: Server) -
     page.locator("#rows tr.editing").get_by_role("link", name="Cancel").click()
     expect(page.locator("#rows tr", has_text="AAPL").locator("td").nth(1)).to_have_text("Apple")
 
-    # Delete with a confirmation.
+    # Delete with a confirmation; focus moves to the row that takes the deleted one's place.
     page.get_by_role("button", name="Delete ^GSPC").click()
     expect(page.locator("#rows tr")).to_have_count(2)
     assert watch.dialogs == ["Remove ^GSPC from your watchlist?"]
+    expect(page.get_by_role("link", name="Edit MSFT")).to_be_focused()
     assert page.evaluate("window.__noReload") is True
 
     # The same state after a reload.
     page.reload()
     assert rows(page) == ["MSFT", "AAPL"]
     assert csp_violations(page) == []
+
+    # From the keyboard: deleting the last row focuses the one before it; deleting the only
+    # one, the add form.
+    add(page, "IBM")
+    page.get_by_role("button", name="Delete AAPL").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#rows tr")).to_have_count(2)
+    expect(page.get_by_role("link", name="Edit MSFT")).to_be_focused()
+    for symbol in ("IBM", "MSFT"):
+        page.get_by_role("button", name=f"Delete {symbol}").focus()
+        page.keyboard.press("Enter")
+        settled(page)
+    expect(page.locator("#rows tr")).to_have_count(0)
+    expect(page.locator(".empty-state")).to_be_visible()
+    expect(page.locator("#add-form").get_by_label("Symbol")).to_be_focused()
 
     page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url(f"{server.url}/")

@@ -1,0 +1,23 @@
+// Keyboard focus after a row is deleted in place. htmx swaps the row out for nothing,
+// and the focused Delete button goes with it, which would leave focus on the page itself.
+// Focus moves to the row that takes its place (the next one, else the one before), or to
+// the add form's symbol field once the list is empty.
+"use strict";
+
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const { requestConfig, target, shouldSwap } = event.detail;
+  const form = requestConfig && requestConfig.elt; // the element that made the request
+  if (!shouldSwap || !form || !form.matches("form.delete") || target.tagName !== "TR") {
+    return;
+  }
+  const neighbour = target.nextElementSibling || target.previousElementSibling;
+  // htmx swaps as soon as this event returns.
+  setTimeout(() => {
+    const next = neighbour && neighbour.isConnected
+      ? neighbour.querySelector("a[href], input, button")
+      : document.getElementById("add-symbol");
+    if (next) {
+      next.focus();
+    }
+  });
+});
