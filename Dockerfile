@@ -56,7 +56,8 @@ USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
-# Exec form: uvicorn is PID 1 and gets SIGTERM itself. The graceful-shutdown timeout (20 s)
-# stays under compose's stop_grace_period (30 s), so requests finish before a SIGKILL.
-CMD ["uvicorn", "webapp.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", \
-     "--proxy-headers", "--timeout-graceful-shutdown", "20"]
+# Exec form: the watchlist command is PID 1 and gets SIGTERM itself. It serves the app
+# under uvicorn (webapp/serving.py), trusting X-Forwarded-* from FORWARDED_ALLOW_IPS only;
+# on SIGTERM it lets running requests finish for up to 20 s (under compose's 30 s
+# stop_grace_period) and exits 0, as tests/test_reliability.py checks.
+CMD ["watchlist", "serve", "--host", "0.0.0.0", "--port", "8000"]

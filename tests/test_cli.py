@@ -7,12 +7,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
 import pytest
 
 from tests.conftest import wait_until_serving
+from webapp import ratelimit
 from webapp.tables import mysql_ddl
 
 WATCHLIST = [sys.executable, "-m", "webapp"]
@@ -39,14 +41,14 @@ def _clean_environ() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name not in ours}
 
 
-@pytest.fixture
-def dev_server(tmp_path: Path) -> Iterator[str]:
-    """``watchlist`` with nothing configured, in an empty folder, on free ports."""
+@contextmanager
+def serving(folder: Path, *arguments: str, **environ: str) -> Iterator[str]:
+    """``watchlist [arguments]`` with nothing else configured, in ``folder``, on free ports."""
     port = _free_port_pair()
     process = subprocess.Popen(
-        [*WATCHLIST, "--port", str(port)],
-        cwd=tmp_path,
-        env=_clean_environ(),
+        [*WATCHLIST, *arguments, "--port", str(port)],
+        cwd=folder,
+        env={**_clean_environ(), **environ},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -62,6 +64,32 @@ def dev_server(tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=10)
         if process.stdout:
             process.stdout.close()
+
+
+@pytest.fixture
+def dev_server(tmp_path: Path) -> Iterator[str]:
+    """``watchlist`` with nothing configured, in an empty folder, on free ports."""
+    with serving(tmp_path) as base_url:
+        yield base_url
+
+
+@pytest.mark.parametrize(("proxy", "trusted"), [("127.0.0.1", True), ("192.0.2.1", False)])
+def test_serve_takes_the_client_address_from_a_trusted_proxy_only(
+    tmp_path: Path, proxy: str, trusted: bool
+) -> None:
+    """``watchlist serve`` (the image's command) reads X-Forwarded-For from the addresses in
+    ``FORWARDED_ALLOW_IPS`` only: the sign-in rate limit then counts each real client."""
+    with serving(tmp_path, "serve", FORWARDED_ALLOW_IPS=proxy) as base_url:
+        statuses = [
+            httpx2.get(
+                f"{base_url}/login", headers={"X-Forwarded-For": f"203.0.113.{n}"}
+            ).status_code
+            for n in range(ratelimit.BURST + 5)
+        ]
+    if trusted:
+        assert 429 not in statuses, statuses  # a request from each of 25 clients
+    else:
+        assert 429 in statuses, statuses  # 25 from one client (the proxy): past its burst
 
 
 def test_development_mode_round_trip(dev_server: str, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,6 +22,7 @@ from typing import Any, NamedTuple
 import pytest
 import yaml
 
+from webapp.serving import GRACEFUL_SHUTDOWN_SECONDS
 from webapp.settings import SETTINGS, Settings
 
 ROOT = Path(__file__).parent.parent
@@ -402,15 +404,14 @@ def test_docker_build_without_a_target_gives_the_production_image() -> None:
 def test_the_app_starts_as_pid_1_behind_a_proxy_and_stops_in_time() -> None:
     production = stage("production")
     argv = exec_form(production.last("CMD"))
-    assert argv[0] == "uvicorn"
-    assert "webapp.app:create_app" in argv
-    assert "--factory" in argv
-    assert "--proxy-headers" in argv
+    # The command the graceful-shutdown test (tests/test_reliability.py) and the proxy test
+    # (tests/test_cli.py) run: webapp/serving.py, which exits 0 after a graceful stop.
+    assert argv[:2] == ["watchlist", "serve"]
     assert option(argv, "--host") == "0.0.0.0"  # noqa: S104 (inside the container)
     assert option(argv, "--port") == "8000"
-    graceful = int(option(argv, "--timeout-graceful-shutdown"))
-    assert 0 < graceful < seconds(service("app")["stop_grace_period"])
+    assert 0 < GRACEFUL_SHUTDOWN_SECONDS < seconds(service("app")["stop_grace_period"])
     assert "8000" in production.all("EXPOSE")
+    assert "watchlist" in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 
 
 def test_the_healthcheck_uses_python_not_curl() -> None:

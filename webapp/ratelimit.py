@@ -51,9 +51,18 @@ class TokenBuckets:
         return wait
 
 
+#: Requests an address may make at once, and the seconds it takes to earn them all back.
+BURST = 20
+WINDOW_SECONDS = 60.0
+
+
 class RateLimit:
     def __init__(
-        self, app: ASGIApp, paths: Collection[str], burst: int = 20, window: float = 60.0
+        self,
+        app: ASGIApp,
+        paths: Collection[str],
+        burst: int = BURST,
+        window: float = WINDOW_SECONDS,
     ) -> None:
         self.app = app
         self.paths = frozenset(paths)
