@@ -264,3 +264,25 @@ def test_htmx_is_configured_for_a_strict_csp(client: TestClient) -> None:
     assert "style" not in config["attributesToSettle"]
     css = client.get("/static/app.css").text
     assert ".htmx-request .htmx-indicator" in css
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allowed"),
+    [
+        ("PUT", "/watchlist", {"GET", "HEAD", "POST"}),
+        ("DELETE", "/watchlist", {"GET", "HEAD", "POST"}),
+        ("PUT", "/watchlist/1", {"GET", "HEAD", "POST"}),
+        ("DELETE", "/watchlist/1", {"GET", "HEAD", "POST"}),
+        ("POST", "/watchlist/1/edit", {"GET", "HEAD"}),
+        ("GET", "/watchlist/1/delete", {"POST"}),
+        ("POST", "/", {"GET", "HEAD"}),
+        ("GET", "/logout", {"POST"}),
+    ],
+)
+def test_a_method_a_page_does_not_take_gets_405_with_what_it_takes(
+    alice: TestClient, method: str, url: str, allowed: set[str]
+) -> None:
+    response = alice.request(method, url, headers={"Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 405
+    assert {name.strip() for name in response.headers["allow"].split(",")} == allowed
+    assert "This page does not accept that kind of request." in response.text

@@ -112,6 +112,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
             "message": messages.get(exc.status_code, "The request could not be handled."),
         },
         status_code=exc.status_code,
+        headers=exc.headers,  # a 405's Allow
     )
 
 

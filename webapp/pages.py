@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -206,12 +207,21 @@ async def delete(request: Request, sub: str) -> Response:
     return RedirectResponse("/watchlist", status_code=303)
 
 
+# A URL with a handler per method is one endpoint, so that a 405 lists all its methods.
+class WatchlistPage(HTTPEndpoint):
+    get = staticmethod(watchlist)
+    post = staticmethod(add)
+
+
+class ItemPage(HTTPEndpoint):
+    get = staticmethod(row)
+    post = staticmethod(update)
+
+
 routes = [
     Route("/", home, methods=["GET"]),
-    Route("/watchlist", watchlist, methods=["GET"]),
-    Route("/watchlist", add, methods=["POST"]),
-    Route("/watchlist/{item_id:int}", row, methods=["GET"]),
-    Route("/watchlist/{item_id:int}", update, methods=["POST"]),
+    Route("/watchlist", WatchlistPage),
+    Route("/watchlist/{item_id:int}", ItemPage),
     Route("/watchlist/{item_id:int}/edit", edit, methods=["GET"]),
     Route("/watchlist/{item_id:int}/delete", delete, methods=["POST"]),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -51,12 +52,13 @@ def render(
     *,
     status_code: int = 200,
     block: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """Render ``name`` (or one of its blocks); ``Vary: HX-Request`` on every answer."""
     templates: Jinja2Blocks = request.state.templates
     full_context = {"user": current_user(request), **(context or {})}
     response: Response = templates.TemplateResponse(
-        request, name, full_context, status_code=status_code, block_name=block
+        request, name, full_context, status_code=status_code, headers=headers, block_name=block
     )
     response.headers["Vary"] = "HX-Request"
     return response
