@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -75,9 +77,8 @@ def test_a_decimal_price_round_trips_exactly(database_url: str) -> None:
             assert read is not None
             assert isinstance(read.price, Decimal)
             assert read.price == price
-            assert str(read.price.quantize(Decimal("0.0001"))) == str(
-                price.quantize(Decimal("0.0001"))
-            )
+            assert read.price.as_tuple().exponent == -4  # read back with its four places
+            assert (await store.list_items(ALICE))[0].price == price
         no_price = await store.create_item(ALICE, entry("NONE"))
         assert (await store.get_item(ALICE, no_price.id)) == no_price
         assert no_price.price is None
@@ -340,6 +341,20 @@ def test_a_prepared_statement_is_compiled_once_and_bound_on_each_call(
         assert len(compiles) == 1
 
     run(database_url, test)
+
+
+def test_prepared_statements_keep_no_database_alive(database_url: str) -> None:
+    """The compiled forms go with the Database (its dialect) they were compiled for."""
+    dialects: list[weakref.ref[Any]] = []
+
+    async def test(store: Store) -> None:
+        await store.list_items(ALICE)
+        dialects.append(weakref.ref(store.database._backend._dialect))
+
+    for _ in range(3):
+        run(database_url, test)
+    gc.collect()
+    assert [dialect() for dialect in dialects] == [None, None, None]
 
 
 STATEMENTS = [

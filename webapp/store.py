@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -134,19 +133,23 @@ class Prepared:
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        # Keyed by the dialect object: one per connected Database, gone with it.
-        self._compiled: weakref.WeakKeyDictionary[Dialect, Compiled] = weakref.WeakKeyDictionary()
 
     def __call__(self, **values: Any) -> ClauseElement:
         # Duck-typed: databases only calls the statement's compile().
         return cast(ClauseElement, _Bound(self, values))
 
     def compiled(self, dialect: Dialect, compile_kwargs: Mapping[str, Any]) -> Compiled:
-        compiled = self._compiled.get(dialect)
+        # Kept on the dialect (one per Database), so that it goes with it: a compiled
+        # statement refers to its dialect, which a cache keyed by the dialect would keep alive.
+        cache: dict[Prepared, Compiled] = vars(dialect).setdefault(_CACHE_ATTRIBUTE, {})
+        compiled = cache.get(self)
         if compiled is None:
             compiled = self.statement.compile(dialect=dialect, compile_kwargs=compile_kwargs)
-            self._compiled[dialect] = compiled
+            cache[self] = compiled
         return compiled
+
+
+_CACHE_ATTRIBUTE = "_watchlist_prepared"
 
 
 class _Bound:
