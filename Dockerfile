@@ -59,5 +59,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
 # Exec form: the watchlist command is PID 1 and gets SIGTERM itself. It serves the app
 # under uvicorn (webapp/serving.py), trusting X-Forwarded-* from FORWARDED_ALLOW_IPS only;
 # on SIGTERM it lets running requests finish for up to 20 s (under compose's 30 s
-# stop_grace_period) and exits 0, as tests/test_reliability.py checks.
+# stop_grace_period) and exits 0, as tests/test_reliability.py checks. One process;
+# add --workers N for more (compose's command:).
 CMD ["watchlist", "serve", "--host", "0.0.0.0", "--port", "8000"]

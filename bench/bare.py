@@ -7,7 +7,8 @@ list without the session check the app joins to it) and answers the same bytes:
 ``templates/watchlist.html`` rendered whole, or the same JSON.
 Each row becomes a named tuple, read from ``Record._mapping`` (the values, in order) rather
 than through the ``Record``'s attributes (a look-up on every access).
-Served like the app: ``uvicorn bench.bare:create_app --factory`` with ``DATABASE_URL``.
+Served like the app: ``uvicorn bench.bare:create_app --factory`` with ``DATABASE_URL``
+(``bench/servers.py``).
 """
 
 from __future__ import annotations

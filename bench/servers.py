@@ -42,7 +42,7 @@ def _cpu(pid: int) -> float:
 
 
 def command(factory: str, port: int, workers: int) -> list[str]:
-    """The production way to serve: ``uvicorn --factory`` with uvloop and httptools."""
+    """How ``watchlist serve --workers N`` serves: a factory, N workers, uvloop, httptools."""
     return [
         sys.executable,
         "-m",

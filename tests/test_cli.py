@@ -73,6 +73,26 @@ def dev_server(tmp_path: Path) -> Iterator[str]:
         yield base_url
 
 
+def test_serve_starts_one_process_whatever_web_concurrency_says(tmp_path: Path) -> None:
+    # uvicorn reads WEB_CONCURRENCY when it is not told how many workers to start.
+    with serving(tmp_path, "serve", WEB_CONCURRENCY="2") as base_url:
+        assert httpx2.get(f"{base_url}/healthz").status_code == 200
+
+
+def test_several_workers_need_a_real_google_client(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*WATCHLIST, "serve", "--workers", "2", "--port", str(_free_port_pair())],
+        cwd=tmp_path,
+        env=_clean_environ(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "--workers needs GOOGLE_CLIENT_ID" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize(("proxy", "trusted"), [("127.0.0.1", True), ("192.0.2.1", False)])
 def test_serve_takes_the_client_address_from_a_trusted_proxy_only(
     tmp_path: Path, proxy: str, trusted: bool

@@ -404,8 +404,9 @@ def test_docker_build_without_a_target_gives_the_production_image() -> None:
 def test_the_app_starts_as_pid_1_behind_a_proxy_and_stops_in_time() -> None:
     production = stage("production")
     argv = exec_form(production.last("CMD"))
-    # The command the graceful-shutdown test (tests/test_reliability.py) and the proxy test
-    # (tests/test_cli.py) run: webapp/serving.py, which exits 0 after a graceful stop.
+    # The command tests/test_cli.py (proxy headers, WEB_CONCURRENCY) and
+    # tests/test_reliability.py (SIGTERM with several workers) start: webapp/serving.py,
+    # which exits 0 after a graceful stop.
     assert argv[:2] == ["watchlist", "serve"]
     assert option(argv, "--host") == "0.0.0.0"  # noqa: S104 (inside the container)
     assert option(argv, "--port") == "8000"

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
+import psutil  # type: ignore[import-untyped]  # no stubs here
 import pymysql
 import pytest
 from databases import Database
@@ -269,11 +270,20 @@ def start_app(tmp_path: Path, provider: Provider) -> Iterator[Callable[..., App]
     apps: list[App] = []
 
     def start(
-        database_url: str, *, script: str | None = None, wait: bool = True, **env: str
+        database_url: str,
+        *,
+        script: str | None = None,
+        arguments: tuple[str, ...] = (),
+        wait: bool = True,
+        **env: str,
     ) -> App:
         port = free_port()
         log = tmp_path / f"app-{port}.log"
-        command = ["-c", script, str(port)] if script else ["-m", "webapp", "--port", str(port)]
+        command = (
+            ["-c", script, str(port)]
+            if script
+            else ["-m", "webapp", *arguments, "--port", str(port)]
+        )
         with log.open("w") as out:
             process = subprocess.Popen(
                 [sys.executable, *command],
@@ -883,6 +893,32 @@ def test_sigterm_lets_a_running_request_finish_then_exits_0(
     log = app.log.read_text()
     assert "Waiting for connections to close" in log
     assert "Traceback" not in log
+
+
+def test_sigterm_stops_every_worker_then_exits_0(
+    database_url: str, start_app: Callable[..., App], provider: Provider
+) -> None:
+    """``watchlist serve --workers 2``: two processes answer; SIGTERM ends them all, and
+    the supervisor exits 0."""
+    app = start_app(database_url, arguments=("serve", "--workers", "2"))
+    supervisor = psutil.Process(app.process.pid)
+    workers = [
+        child
+        for child in supervisor.children()
+        if "resource_tracker" not in " ".join(child.cmdline())
+    ]
+    assert len(workers) == 2, [child.cmdline() for child in supervisor.children()]
+    token = token_for(provider, "wendy-sub")
+    with app.client() as client:
+        for n in range(10):
+            created = client.post("/api/stocks", json={"symbol": f"W{n}"}, headers=token)
+            assert created.status_code == 201
+        assert len(client.get("/api/stocks", headers=token).json()) == 10
+    app.process.send_signal(signal.SIGTERM)
+    assert app.process.wait(timeout=30) == 0
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []
+    app.assert_no_traceback()
 
 
 # Scaling out.

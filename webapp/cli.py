@@ -3,6 +3,7 @@ database, print the schema.
 
 uv run watchlist                          # serve on 127.0.0.1:8000
 uv run watchlist serve --port 9000
+uv run watchlist serve --workers 2        # one process per core (production settings only)
 uv run watchlist token alice@example.com  # an ID token from the development sign-in
 uv run watchlist migrate                  # apply pending migrations to DATABASE_URL
 uv run watchlist schema > init.sql        # the MySQL DDL of the tables
@@ -40,6 +41,16 @@ def _parser() -> argparse.ArgumentParser:
 def _serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="the port to listen on")
+    parser.add_argument(
+        "--workers", type=_positive, default=1, help="worker processes (default: 1)"
+    )
+
+
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return number
 
 
 def _settings(port: int) -> Settings:
@@ -49,10 +60,15 @@ def _settings(port: int) -> Settings:
         sys.exit(f"watchlist: configuration error: {exc}")
 
 
-def _serve(host: str, port: int) -> None:
+def _serve(host: str, port: int, workers: int) -> None:
     from webapp.app import create_app
 
     settings = _settings(port)
+    if settings.dev_sign_in and workers > 1:
+        sys.exit(
+            "watchlist: --workers needs GOOGLE_CLIENT_ID: the development sign-in runs its "
+            "provider inside the one app process."
+        )
     if settings.dev_sign_in:
         print(
             "\n  Development sign-in: no GOOGLE_CLIENT_ID is set, so a local OpenID provider\n"
@@ -60,7 +76,10 @@ def _serve(host: str, port: int) -> None:
             "  An ID token for the API: uv run watchlist token alice@example.com\n",
             file=sys.stderr,
         )
-    serving.run(create_app(settings), host=host, port=port)
+    if workers > 1:  # each worker builds its own app, with the same settings
+        serving.run(serving.APP_FACTORY, factory=True, workers=workers, host=host, port=port)
+    else:
+        serving.run(create_app(settings), host=host, port=port)
 
 
 def _token(email: str, name: str | None, port: int) -> None:
@@ -101,4 +120,4 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "schema":
         sys.stdout.write(mysql_ddl())
     else:
-        _serve(args.host, args.port)
+        _serve(args.host, args.port, args.workers)

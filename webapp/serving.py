@@ -17,12 +17,20 @@ from starlette.types import ASGIApp
 #: How long running requests may take to finish after SIGTERM; keep it under what the
 #: process manager waits before SIGKILL (compose's stop_grace_period is 30 s).
 GRACEFUL_SHUTDOWN_SECONDS = 20
+#: What each worker process builds its own app from, when there are several.
+APP_FACTORY = "webapp.app:create_app"
 
 
-def run(app: ASGIApp, *, host: str, port: int, **options: Any) -> None:
+def run(app: ASGIApp | str, *, host: str, port: int, workers: int = 1, **options: Any) -> None:
     """Serve ``app`` until SIGTERM or Ctrl-C, then shut down gracefully.
 
-    After SIGTERM the process exits with status 0 (``SystemExit``); after Ctrl-C this returns.
+    With several ``workers``, ``app`` is the import string of a factory (``APP_FACTORY``,
+    with ``factory=True``): uvicorn's supervisor starts that many processes, each building
+    its own app, and on SIGTERM stops them all the same way. ``workers`` is always passed
+    on: left unset, uvicorn would read ``WEB_CONCURRENCY`` and refuse an app object.
+
+    After SIGTERM the process exits with status 0 (``SystemExit``, or the supervisor's own
+    return); after Ctrl-C this returns.
     """
     # Once it has shut down, uvicorn raises the signal it stopped on again, so that the
     # process dies of it (status 143 for SIGTERM). A graceful stop is a success: exit 0.
@@ -32,6 +40,7 @@ def run(app: ASGIApp, *, host: str, port: int, **options: Any) -> None:
             app,
             host=host,
             port=port,
+            workers=workers,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             **options,
         )
