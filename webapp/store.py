@@ -178,8 +178,10 @@ class _BoundCompiled:
         return getattr(self._compiled, name)
 
     @property
-    def params(self) -> MutableMapping[str, Any] | None:
-        return self.construct_params()
+    def params(self) -> Mapping[str, Any]:
+        # databases reads only the names here (for its debug log); construct_params, which
+        # it calls next, does the binding once.
+        return self._values
 
     def construct_params(self) -> MutableMapping[str, Any] | None:
         return self._compiled.construct_params(self._values)
