@@ -86,6 +86,23 @@ def mysql_url(mysql_server: str) -> Iterator[str]:
         cursor.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
+@pytest.fixture
+def mysql_ordinary_url(mysql_url: str) -> Iterator[str]:
+    """``mysql_url``'s database through an account with ALL on that database and nothing
+    else: the usual application account on a managed MySQL (no GRANT OPTION, no ``mysql``
+    schema)."""
+    server, _, name = mysql_url.rpartition("/")
+    account = f"'u_{uuid.uuid4().hex[:12]}'@'%'"
+    password = uuid.uuid4().hex
+    with admin_connection(server) as connection, connection.cursor() as cursor:
+        cursor.execute(f"CREATE USER {account} IDENTIFIED BY '{password}'")
+        cursor.execute(f"GRANT ALL PRIVILEGES ON {name}.* TO {account}")
+    user = account.split("@")[0].strip("'")
+    yield f"mysql+aiomysql://{user}:{password}@{server.rpartition('@')[2]}/{name}"
+    with admin_connection(server) as connection, connection.cursor() as cursor:
+        cursor.execute(f"DROP USER {account}")
+
+
 def apply_init_sql(mysql_url: str) -> None:
     """Run init.sql in ``mysql_url``'s database as the admin user, one statement at a time."""
     server, _, name = mysql_url.rpartition("/")

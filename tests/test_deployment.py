@@ -371,7 +371,7 @@ def test_the_app_waits_for_mysql_and_the_migration() -> None:
             "migrate": {"condition": "service_completed_successfully"},
         }
     migrate = service("migrate")
-    assert migrate["command"] == ["watchlist", "migrate"]
+    assert migrate["command"] == ["watchlist", "migrate", "--grant"]
     assert migrate["restart"] == "no"
     assert migrate["depends_on"] == {"mysql": {"condition": "service_healthy"}}
 

@@ -9,7 +9,9 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from databases import Database
 
-from tests.conftest import ClientFactory
+from tests.conftest import ClientFactory, admin_connection, free_port
 from webapp.migrate import (
     BASELINE,
     MIGRATIONS_DIR,
@@ -39,9 +41,11 @@ from webapp.store import Item, Store
 from webapp.tables import metadata
 
 
-@pytest.fixture(params=["sqlite", "mysql"])
+@pytest.fixture(params=["sqlite", "mysql_ordinary"])
 def empty_url(request: pytest.FixtureRequest) -> str:
-    """An empty database that the tests may create tables in, on SQLite and MariaDB/MySQL."""
+    """An empty database that the tests may create tables in, on SQLite and on MariaDB/MySQL
+    through an account with ALL on that database and nothing more: migrations must need no
+    other privilege."""
     url: str = request.getfixturevalue(f"{request.param}_url")
     return url
 
@@ -285,18 +289,24 @@ def test_a_revision_this_code_does_not_know_is_refused(
         assert "\n" not in str(refused.value)
 
 
-def _migrate_command(database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _watchlist(
+    database_url: str, cwd: Path, *arguments: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     ours = {setting.name for setting in SETTINGS}
     environ = {name: value for name, value in os.environ.items() if name not in ours}
     return subprocess.run(
-        [sys.executable, "-m", "webapp", "migrate"],
+        [sys.executable, "-m", "webapp", *arguments],
         cwd=cwd,
         env={**environ, "DATABASE_URL": database_url},
         capture_output=True,
         text=True,
-        check=True,
+        check=check,
         timeout=60,
     )
+
+
+def _migrate_command(database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return _watchlist(database_url, cwd, "migrate")
 
 
 def test_the_migrate_command_on_an_empty_sqlite_file(tmp_path: Path) -> None:
@@ -370,3 +380,188 @@ def test_a_database_made_by_init_sql_needs_no_ddl(
                     connection.execute(sa.text(statement))
     finally:
         engine.dispose()
+
+
+class Interrupted(Exception):
+    """Stands for the process dying, or the connection breaking, before a statement."""
+
+
+@contextmanager
+def _interrupted_before(statement_number: int) -> Iterator[list[str]]:
+    """Interrupt the ``statement_number``-th statement that changes the database (DDL, or a
+    write; reads do not count). Yields the statements that ran, the interrupted one last."""
+    ran: list[str] = []
+
+    def before_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "SHOW", "PRAGMA", "DESCRIBE")):
+            return
+        ran.append(statement)
+        if len(ran) == statement_number:
+            raise Interrupted(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", before_execute)
+    try:
+        yield ran
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", before_execute)
+
+
+def _drop_everything(connection: sa.Connection) -> None:
+    reflected = sa.MetaData()
+    reflected.reflect(connection)
+    reflected.drop_all(connection)
+    connection.commit()
+
+
+@pytest.mark.parametrize("start", [None, BASELINE])
+def test_a_migration_interrupted_at_any_statement_completes_when_run_again(
+    empty_url: str, connection: sa.Connection, start: str | None
+) -> None:
+    """MySQL commits each DDL statement on its own: a run stopped before any of its
+    statements (the version's update included) leaves what came before it done. Running
+    the migrations again completes them, and loses nothing; on every revision, so every
+    new migration is held to it."""
+    interruptions = 0
+    for statement_number in range(1, 100):
+        _drop_everything(connection)
+        if start is not None:
+            _seed_the_first_revision(empty_url, connection)
+        before = _snapshot(connection)
+        with _interrupted_before(statement_number) as ran:
+            try:
+                upgrade(empty_url)
+            except Interrupted:
+                interruptions += 1
+            else:
+                break  # fewer statements than that: nothing left to interrupt
+        assert current_revision(empty_url) != head_revision(), ran
+
+        assert upgrade(empty_url).current == head_revision(), f"after stopping at {ran[-1]}"
+        _assert_nothing_lost(before, _snapshot(connection))
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == [], f"after stopping at {ran[-1]}"
+        connection.rollback()
+    assert interruptions >= len(revisions()) - (0 if start is None else 1)
+
+
+def test_0002_after_a_run_that_created_only_its_first_table(
+    empty_url: str, connection: sa.Connection, tmp_path: Path
+) -> None:
+    """The stuck database the defect report describes: `users` made, `alembic_version`
+    still at 0001. `watchlist migrate` finishes the job."""
+    _seed_the_first_revision(empty_url, connection)
+    metadata.tables["users"].create(connection)
+    connection.commit()
+    assert current_revision(empty_url) == BASELINE
+
+    result = _watchlist(empty_url, tmp_path, "migrate")
+    assert "Applied 0002_sessions." in result.stdout.splitlines()
+    assert is_up_to_date(empty_url)
+    assert sa.inspect(connection).has_table("revoked_sessions")
+
+
+def _one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("watchlist: ")
+    return line
+
+
+def test_a_refused_privilege_is_one_line_naming_what_to_grant(
+    mysql_server: str, mysql_app_account_url: str, tmp_path: Path
+) -> None:
+    """The app's own account may not change tables: migrating through it on an older
+    schema says which migration was refused and what the account needs."""
+    url = mysql_app_account_url
+    name = sa.make_url(url).database
+    # init.sql made the database up to date; make it one migration behind.
+    with admin_connection(mysql_server) as admin, admin.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {name}.revoked_sessions")
+        cursor.execute(f"UPDATE {name}.alembic_version SET version_num = %s", (revisions()[-2],))
+
+    line = _one_line_failure(_watchlist(url, tmp_path, "migrate", check=False))
+    assert f"Migration {head_revision()} failed" in line
+    assert "'watchlist_app' lacks a privilege" in line
+    assert "CREATE command denied" in line
+    assert f"GRANT ALL ON {name}.*" in line
+
+    debug = _watchlist(url, tmp_path, "--debug", "migrate", check=False)
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr, "--debug logs the traceback"
+
+
+def test_an_unreachable_server_is_one_line(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    url = f"mysql+aiomysql://app:secret-password@127.0.0.1:{port}/watchlist"
+    for command in (["migrate"], ["grant"], ["serve", "--port", str(free_port())]):
+        line = _one_line_failure(_watchlist(url, tmp_path, *command, check=False))
+        assert f"Cannot reach the database server at 127.0.0.1:{port}" in line, command
+        assert "DATABASE_URL" in line
+        assert "secret-password" not in line
+
+
+def test_a_missing_database_and_a_wrong_password_are_one_line(
+    mysql_ordinary_url: str, tmp_path: Path
+) -> None:
+    url = sa.make_url(mysql_ordinary_url)
+    missing = url.set(database="no_such_database").render_as_string(False)
+    line = _one_line_failure(_watchlist(missing, tmp_path, "migrate", check=False))
+    assert "no_such_database" in line
+    assert "CREATE DATABASE" in line or "lacks a privilege" in line  # MySQL may say either
+
+    wrong = url.set(password="wrong-password").render_as_string(False)
+    line = _one_line_failure(_watchlist(wrong, tmp_path, "migrate", check=False))
+    assert f"refused to sign in {url.username!r}" in line
+    assert "wrong-password" not in line
+
+
+def test_watchlist_grant_gives_the_app_account_new_tables(
+    mysql_server: str, mysql_url: str, tmp_path: Path
+) -> None:
+    """A database whose app account was set up by an older init.sql (watchlist_items
+    only): after migrating, `watchlist migrate --grant` gives it the new tables too, as
+    compose's migrate service runs it; and running it again changes nothing."""
+    account = f"'g_{uuid.uuid4().hex[:10]}'@'%'"
+    password = uuid.uuid4().hex
+    name = sa.make_url(mysql_url).database
+    assert upgrade(mysql_url, BASELINE).current == BASELINE
+    with admin_connection(mysql_server) as admin, admin.cursor() as cursor:
+        cursor.execute(f"CREATE USER {account} IDENTIFIED BY '{password}'")
+        rows = "SELECT, INSERT, UPDATE, DELETE"
+        cursor.execute(f"GRANT {rows} ON {name}.watchlist_items TO {account}")
+        cursor.execute(f"GRANT SELECT ON {name}.alembic_version TO {account}")
+    user = account.split("@")[0].strip("'")
+    app_url = sa.make_url(mysql_url).set(username=user, password=password)
+    app = sa.create_engine(sync_url(app_url.render_as_string(False)), poolclass=sa.NullPool)
+    try:
+        first = _watchlist(mysql_url, tmp_path, "migrate", "--grant", "--account", account)
+        tables = ", ".join([*metadata.tables, "alembic_version"])
+        assert first.stdout.splitlines()[-1] == f"Granted {account} its rights on {tables}."
+        _watchlist(mysql_url, tmp_path, "grant", "--account", account)
+        with app.connect() as connection:
+            for table in metadata.tables:
+                connection.execute(sa.text(f"SELECT COUNT(*) FROM {table}"))
+            connection.execute(sa.text("INSERT INTO revoked_sessions VALUES ('s', 'u', NOW())"))
+            with pytest.raises(sa.exc.OperationalError, match="denied"):
+                connection.execute(sa.text("UPDATE alembic_version SET version_num = 'x'"))
+    finally:
+        app.dispose()
+        with admin_connection(mysql_server) as admin, admin.cursor() as cursor:
+            cursor.execute(f"DROP USER {account}")
+
+
+def test_grant_needs_an_account_that_may_grant(mysql_ordinary_url: str, tmp_path: Path) -> None:
+    upgrade(mysql_ordinary_url)
+    line = _one_line_failure(_watchlist(mysql_ordinary_url, tmp_path, "grant", check=False))
+    assert "GRANT OPTION" in line
+
+
+def test_grant_refuses_an_account_that_is_not_one(sqlite_url: str, tmp_path: Path) -> None:
+    assert _watchlist(sqlite_url, tmp_path, "grant").stdout == (
+        "SQLite has no accounts: nothing to grant.\n"
+    )
+    for account in ["watchlist_app", "'a'@'%'; DROP TABLE users", "'a'@'%' IDENTIFIED BY 'x'"]:
+        result = _watchlist(sqlite_url, tmp_path, "grant", "--account", account, check=False)
+        assert result.returncode == 1
+        assert result.stderr.startswith("watchlist: --account: an account is written")

@@ -43,16 +43,89 @@ def sync_url(database_url: str) -> sa.URL:
     return url.set(drivername=_SYNC_DRIVERS[url.drivername])
 
 
+class DatabaseFailure(Exception):
+    """The database could not be reached, or refused a statement; the message is one line
+    that names what failed and what to do (the traceback goes to the debug log)."""
+
+
 @contextlib.contextmanager
 def _connect(database_url: str) -> Iterator[sa.Connection]:
     url = sync_url(database_url)
     connect_args = {"charset": "utf8mb4"} if url.get_backend_name() == "mysql" else {}
     engine = sa.create_engine(url, poolclass=sa.NullPool, connect_args=connect_args)
     try:
-        with engine.connect() as connection:
+        with _failures(url, "Reading the schema's version"), engine.connect() as connection:
             yield connection
     finally:
         engine.dispose()
+
+
+# MySQL's error codes, as the server or the client reports them.
+_UNREACHABLE = {2002, 2003, 2005, 2006, 2013}  # no server there, unknown host, gone, lost
+_BAD_CREDENTIALS = 1045
+_UNKNOWN_DATABASE = 1049
+_DENIED = {1044, 1142, 1143, 1227, 1370}  # database, table, column, global, routine
+_NO_SUCH_ACCOUNT = {1133, 1410}  # MariaDB's, MySQL 8's "GRANT to an account that is not there"
+
+
+@contextlib.contextmanager
+def _failures(url: sa.URL, doing: str, needs: str = "") -> Iterator[None]:
+    """Turn the database's refusal of ``doing`` into a ``DatabaseFailure``; ``needs`` is
+    what a refused privilege asks for."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        logger.debug("%s failed on %s", doing, _where(url), exc_info=True)
+        raise DatabaseFailure(_explain(exc, url, doing, needs)) from exc
+
+
+def _where(url: sa.URL) -> str:
+    if url.get_backend_name() == "sqlite":
+        return f"the SQLite database {url.database}"
+    return f"{url.host}:{url.port or 3306}"
+
+
+def _explain(exc: sa.exc.DBAPIError, url: sa.URL, doing: str, needs: str) -> str:
+    args = exc.orig.args if exc.orig is not None else ()
+    code = args[0] if args and isinstance(args[0], int) else None
+    said = " ".join(str(args[-1] if code is not None else exc.orig).split())
+    where, user, database = _where(url), url.username, url.database
+    if url.get_backend_name() == "sqlite":
+        return (
+            f"{doing} failed on {where} ({said}): check that its folder exists and is "
+            "writable, or set DATABASE_URL."
+        )
+    if code in _UNREACHABLE:
+        return (
+            f"Cannot reach the database server at {where} ({said}): check that it is "
+            "running and that DATABASE_URL names it."
+        )
+    if code == _BAD_CREDENTIALS:
+        return (
+            f"The database server at {where} refused to sign in {user!r} ({said}): check "
+            "the user name and password in DATABASE_URL."
+        )
+    if code == _UNKNOWN_DATABASE:
+        return (
+            f"The database {database!r} does not exist on {where}: create it (CREATE DATABASE "
+            f"{database} CHARACTER SET utf8mb4) or correct DATABASE_URL."
+        )
+    if code in _DENIED:
+        needs = needs or (
+            f"DDL and DML on {database!r} (GRANT ALL ON {database}.* TO the account), or run "
+            f"`{MIGRATE_COMMAND}` as an account that has them"
+        )
+        return f"{doing} failed: {user!r} lacks a privilege on {where} ({said}); it needs {needs}."
+    if code in _NO_SUCH_ACCOUNT:
+        return (
+            f"{doing} failed: there is no such account on {where} ({said}); create it "
+            "(init.sql does, locked) or name the app's account with --account."
+        )
+    return (
+        f"{doing} failed: the database at {where} refused a statement "
+        f"({code}: {said}). Fix the cause and run `{MIGRATE_COMMAND}` again: the steps "
+        "already done are kept, and skipped."
+    )
 
 
 def _config(connection: sa.Connection | None = None) -> Config:
@@ -123,25 +196,49 @@ def upgrade(database_url: str, revision: str = "head") -> Upgraded:
     Tables made before migrations existed (by an earlier ``init.sql`` or start-up) are the
     baseline revision's: they are recorded as such, then upgraded like any other.
     """
+    url = sync_url(database_url)
+    ids = revisions()
+    target = ids.index(head_revision() if revision == "head" else revision)
     with _connect(database_url) as connection:
         before = _current(connection)
-        adopted = before is None and sa.inspect(connection).has_table("watchlist_items")
-        # End the read's transaction: Alembic runs each migration in a transaction of its own.
-        connection.commit()
+        with _failures(url, "Reading the schema"):
+            adopted = before is None and sa.inspect(connection).has_table("watchlist_items")
+            # End the read's transaction: each migration runs in a transaction of its own.
+            connection.commit()
         config = _config(connection)
         if adopted:
-            command.stamp(config, BASELINE)
+            with _failures(url, f"Recording the tables as {BASELINE}"):
+                command.stamp(config, BASELINE)
             before = BASELINE
             logger.info("recorded the tables that predate migrations as %s", BASELINE)
-        command.upgrade(config, revision)
-        connection.commit()
+        start = 0 if before is None else ids.index(before) + 1
+        applied = ids[start : target + 1]
+        # One at a time, so that a failure names its migration.
+        for pending in applied:
+            with _failures(url, f"Migration {pending}"):
+                command.upgrade(config, pending)
+                connection.commit()
         current = _current(connection)
-    ids = revisions()
-    start = 0 if before is None else ids.index(before) + 1
-    applied = ids[start : ids.index(current) + 1] if current else []
     if applied:
         logger.info("applied migrations: %s", ", ".join(applied))
     return Upgraded(applied, current, adopted)
+
+
+def grant(database_url: str, account: str) -> list[str]:
+    """Give ``account`` what the app needs on every table: read and write rows, read the
+    schema's version. Safe to repeat. Returns the tables; SQLite has no accounts (none)."""
+    # Imported here: webapp.tables builds on this module (the version table, the head).
+    from webapp.tables import grant_statements, metadata
+
+    statements = grant_statements(account)
+    url = sync_url(database_url)
+    if url.get_backend_name() != "mysql":
+        return []
+    needs = "GRANT OPTION on the app's tables (MySQL's root has it; migrate as that account)"
+    with _connect(database_url) as connection, _failures(url, f"Granting {account}", needs):
+        for statement in statements:
+            connection.execute(sa.text(statement))
+    return [*metadata.tables, "alembic_version"]
 
 
 def prepare(database_url: str, *, production: bool) -> None:

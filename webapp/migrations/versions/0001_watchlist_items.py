@@ -8,8 +8,9 @@ Create Date: 2025-11-26
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 from sqlalchemy.dialects import mysql
+
+from webapp.migrations import steps
 
 revision = "0001_watchlist_items"
 down_revision = None
@@ -25,7 +26,7 @@ _PRICE = sa.Numeric(16, 4).with_variant(sa.String(24), "sqlite")
 
 
 def upgrade() -> None:
-    op.create_table(
+    steps.create_table(
         "watchlist_items",
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
         sa.Column(
@@ -47,4 +48,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("watchlist_items")
+    steps.drop_table("watchlist_items")

@@ -1,0 +1,1 @@
+"""Alembic's migrations (``versions/``), and the repeatable steps they are written in."""
