@@ -30,7 +30,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from webapp.templating import format_price
+from webapp import money
+from webapp.api import ItemsResponse
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 Row = collections.namedtuple(
@@ -61,7 +62,7 @@ def _json(row: Any) -> dict[str, Any]:
         "id": row.id,
         "symbol": row.symbol,
         "name": row.name,
-        "price": None if row.price is None else float(row.price),
+        "price": money.to_json(row.price),
         "notes": row.notes,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
@@ -76,7 +77,7 @@ def create_app() -> Starlette:
         auto_reload=False,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["price"] = format_price
+    env.filters["price"] = money.display
     env.globals["dev_sign_in"] = False
     page = env.get_template("watchlist.html")
 
@@ -94,7 +95,7 @@ def create_app() -> Starlette:
         sub = request.headers["x-user"]
         if request.method == "GET":
             items = await database.fetch_all(LIST, {"sub": sub})
-            return JSONResponse([_json(Row(*item._mapping)) for item in items])
+            return ItemsResponse([_json(Row(*item._mapping)) for item in items])
         body = await request.json()
         await database.fetch_val(COUNT, {"sub": sub})
         now = datetime.now(UTC).replace(tzinfo=None)
@@ -109,7 +110,9 @@ def create_app() -> Starlette:
         }
         item_id = await database.execute(INSERT, {"sub": sub, **values})
         item = _json(SimpleNamespace(id=item_id, **values))
-        return JSONResponse(item, status_code=201, headers={"Location": f"/api/stocks/{item_id}"})
+        return ItemsResponse(
+            item, status_code=201, headers={"Location": f"/api/stocks/{item_id}"}
+        )
 
     async def stock(request: Request) -> Response:
         values = {"id": request.path_params["item_id"], "sub": request.headers["x-user"]}

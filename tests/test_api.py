@@ -17,6 +17,8 @@ import httpx2
 import pytest
 import uvicorn
 from databases import Database
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from tests.conftest import bearer, make_settings
@@ -674,3 +676,54 @@ def test_the_item_limit(
     create(sqlite_client, bob, symbol="ONEMORE")
     assert sqlite_client.delete(f"/api/stocks/{last['id']}", headers=alice).status_code == 204
     create(sqlite_client, alice, symbol="ONEMORE")
+
+
+def test_a_price_comes_back_with_exactly_its_digits(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    """999999999999.0003 is not a float: it must not pass through one on the way out."""
+    body = '{"symbol": "BIG", "price": 999999999999.0003}'
+    created = client.post("/api/stocks", content=body, headers={**alice, **JSON})
+    assert created.status_code == 201, created.text
+    assert '"price":999999999999.0003' in created.text
+    for response in (
+        client.get("/api/stocks", headers=alice),
+        client.get(created.headers["location"], headers=alice),
+    ):
+        assert '"price":999999999999.0003' in response.text
+        assert "E+" not in response.text
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    price=st.decimals(
+        min_value=0, max_value=Decimal("999999999999.9999"), places=4, allow_nan=False
+    )
+    | st.decimals(min_value=0, max_value=Decimal(100), places=4, allow_nan=False)
+)
+def test_any_valid_price_round_trips_exactly(
+    client: TestClient, alice: dict[str, str], price: Decimal
+) -> None:
+    """POST a price as its JSON digits, GET it back: the same number, to the last digit."""
+    text = format(price, "f")
+    created = client.post(
+        "/api/stocks", content=f'{{"symbol": "RT", "price": {text}}}', headers={**alice, **JSON}
+    )
+    assert created.status_code == 201, created.text
+    try:
+        for response in (
+            created,
+            client.get(created.headers["location"], headers=alice),
+            client.get("/api/stocks", headers=alice),
+        ):
+            body = json.loads(response.text, parse_float=Decimal, parse_int=Decimal)
+            (item,) = body if isinstance(body, list) else [body]
+            assert item["price"] == price
+            assert re.search(r'"price":(-?\d+(\.\d+)?)[,}]', response.text), response.text
+    finally:
+        client.delete(created.headers["location"], headers=alice)

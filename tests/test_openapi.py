@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import ClientFactory, bearer, free_port, session_cookie
 from tests.provider import Provider
-from webapp import validation
+from webapp import money, validation
 from webapp.settings import Settings
 from webapp.validation import InvalidEntry, clean_entry
 
@@ -234,7 +234,7 @@ def test_the_limits_are_validations_own(document: dict[str, Any]) -> None:
     assert fields["name"]["maxLength"] == validation.NAME_MAX
     assert fields["notes"]["maxLength"] == validation.NOTES_MAX
     assert fields["price"]["minimum"] == 0
-    assert fields["price"]["exclusiveMaximum"] == validation.PRICE_LIMIT
+    assert fields["price"]["exclusiveMaximum"] == money.LIMIT
     assert "trimmed and upper-cased" in fields["symbol"]["description"].lower()
     item = document["components"]["schemas"]["Item"]
     assert item["properties"]["symbol"]["pattern"] == f"^{validation.SYMBOL_PATTERN.pattern}$"

@@ -170,6 +170,34 @@ def test_edit_save_and_cancel(alice: TestClient) -> None:
     assert no_js.status_code == 303
 
 
+@pytest.mark.parametrize(
+    ("typed", "in_the_form", "in_the_row"),
+    [
+        ("100", "100", "100.00"),
+        ("1e2", "100", "100.00"),
+        ("100.5000", "100.5", "100.50"),
+        ("0.0001", "0.0001", "0.0001"),
+        ("0", "0", "0.00"),
+        ("999999999999.0003", "999999999999.0003", "999,999,999,999.0003"),
+    ],
+)
+def test_prices_show_their_plain_digits(
+    alice: TestClient, typed: str, in_the_form: str, in_the_row: str
+) -> None:
+    """The edit form offers a price as digits a person would type (never 1E+2), and the
+    row shows the same digits, grouped."""
+    add(alice, "AAPL", price=typed)
+    page = alice.get("/watchlist").text
+    assert f'<td data-label="Price" class="num">{in_the_row}</td>' in page
+    [item_id] = item_ids(page)
+    for form in (
+        alice.get(f"/watchlist/{item_id}/edit", headers=HTMX).text,
+        alice.get(f"/watchlist/{item_id}/edit").text,
+    ):
+        assert f'name="price" value="{in_the_form}"' in form
+    assert "E+" not in page + form
+
+
 def test_edit_to_a_duplicate_symbol(alice: TestClient) -> None:
     add(alice, "AAPL")
     add(alice, "MSFT")

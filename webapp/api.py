@@ -18,12 +18,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from webapp import openapi
+from webapp import money, openapi
 from webapp.store import DuplicateSymbol, ItemLimitReached, Store
 from webapp.tokens import IdTokenVerifier, InvalidToken, ProviderUnavailable
 from webapp.validation import MAX_ITEMS_PER_USER, InvalidEntry, clean_entry
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+class ItemsResponse(JSONResponse):
+    """JSON whose prices are numbers of exactly their stored digits (``webapp.money``)."""
+
+    def render(self, content: Any) -> bytes:
+        return money.dumps(content)
 
 
 class ApiError(Exception):
@@ -237,7 +244,7 @@ class Stocks(HTTPEndpoint):
         """
         claims = await _caller(request)
         items = await _store(request).list_items(claims["sub"])
-        return JSONResponse([item.as_json() for item in items])
+        return ItemsResponse([item.as_json() for item in items])
 
     async def post(self, request: Request) -> Response:
         """Add an item to the caller's watchlist.
@@ -288,7 +295,7 @@ class Stocks(HTTPEndpoint):
             raise ApiError(
                 422, f"Your watchlist is full: it holds at most {MAX_ITEMS_PER_USER:,} items."
             ) from None
-        return JSONResponse(
+        return ItemsResponse(
             item.as_json(), status_code=201, headers={"Location": f"/api/stocks/{item.id}"}
         )
 
@@ -315,7 +322,7 @@ class Stock(HTTPEndpoint):
         item = await _store(request).get_item(claims["sub"], item_id)
         if item is None:
             raise _not_found(item_id)
-        return JSONResponse(item.as_json())
+        return ItemsResponse(item.as_json())
 
     async def patch(self, request: Request) -> Response:
         """Change some of an item's fields.
@@ -347,7 +354,7 @@ class Stock(HTTPEndpoint):
             raise _duplicate(values["symbol"]) from None
         if item is None:
             raise _not_found(item_id)
-        return JSONResponse(item.as_json())
+        return ItemsResponse(item.as_json())
 
     async def put(self, request: Request) -> Response:
         """Change some of an item's fields, as PATCH does.

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Mount
 from starlette.schemas import SchemaGenerator
 
-from webapp import validation
+from webapp import money, validation
 from webapp.store import MAX_ID
 
 TITLE = "Stock Watchlist API"
@@ -48,7 +48,6 @@ _TRIMMED = (
     "Surrounding whitespace is trimmed before the rules apply (Unicode whitespace, and the "
     "separators U+001C to U+001F), so the pattern and the length apply to the trimmed text."
 )
-_PRICE_DECIMALS = -int(validation.PRICE_PLACES.as_tuple().exponent)
 
 
 def _entry_schema(*, partial: bool) -> dict[str, Any]:
@@ -78,8 +77,8 @@ def _entry_schema(*, partial: bool) -> dict[str, Any]:
             "price": {
                 "type": ["number", "null"],
                 "minimum": 0,
-                "exclusiveMaximum": int(validation.PRICE_LIMIT),
-                "description": f"At most {_PRICE_DECIMALS} decimal places; `null` for no price.",
+                "exclusiveMaximum": int(money.LIMIT),
+                "description": f"At most {money.DECIMALS} decimal places; `null` for no price.",
                 "examples": [187.25],
             },
             "notes": {

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from webapp import money
 from webapp.auth import login_url
 from webapp.identity import verified_items, verified_user
 from webapp.limits import read_form
@@ -157,7 +158,7 @@ async def edit(request: Request, sub: str) -> Response:
     if item is None:
         return _gone(request)
     values = {"symbol": item.symbol, "name": item.name, "notes": item.notes}
-    values["price"] = "" if item.price is None else str(item.price.normalize())
+    values["price"] = money.form_value(item.price)
     context: dict[str, Any] = {"item": item, "values": values, "errors": {}, "focus": "edit"}
     if is_htmx(request):
         return render(request, PAGE, context, block="edit_row")

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import Compiled
 
+from webapp import money
 from webapp.tables import revoked_sessions, users, watchlist_items
 from webapp.validation import MAX_ITEMS_PER_USER
 
@@ -90,7 +91,7 @@ class Item:
             "id": self.id,
             "symbol": self.symbol,
             "name": self.name,
-            "price": None if self.price is None else float(self.price),
+            "price": money.to_json(self.price),
             "notes": self.notes,
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),

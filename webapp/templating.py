@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +11,11 @@ from jinja2_fragments.starlette import Jinja2Blocks
 from starlette.requests import Request
 from starlette.responses import Response
 
+from webapp import money
 from webapp.identity import current_user
 from webapp.settings import Settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-
-
-def format_price(price: Decimal | None) -> str:
-    """``1234.5`` as ``1,234.50``; up to four decimals, never fewer than two."""
-    if price is None:
-        return ""
-    text = f"{price:,.4f}".rstrip("0")
-    whole, _, fraction = text.partition(".")
-    return f"{whole}.{fraction.ljust(2, '0')}"
 
 
 def build_templates(settings: Settings) -> Jinja2Blocks:
@@ -34,7 +25,7 @@ def build_templates(settings: Settings) -> Jinja2Blocks:
         auto_reload=not settings.production,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["price"] = format_price
+    env.filters["price"] = money.display
     env.globals["dev_sign_in"] = settings.dev_sign_in
     return Jinja2Blocks(env=env)
 

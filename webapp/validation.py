@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from webapp import money
 
 FIELDS = ("symbol", "name", "price", "notes")
 READ_ONLY_FIELDS = ("id", "created_at", "updated_at")
@@ -18,8 +20,6 @@ READ_ONLY_FIELDS = ("id", "created_at", "updated_at")
 SYMBOL_PATTERN = re.compile(r"\^?[A-Z0-9][A-Z0-9.=-]{0,19}")
 NAME_MAX = 255
 NOTES_MAX = 2000
-PRICE_LIMIT = Decimal(10) ** 12
-PRICE_PLACES = Decimal("0.0001")
 MAX_ITEMS_PER_USER = 1000
 
 SYMBOL_RULE = (
@@ -114,28 +114,4 @@ def _notes(value: Any, from_form: bool) -> str:
 
 
 def _price(value: Any, from_form: bool) -> Decimal | None:
-    if value is None:
-        return None
-    if from_form and isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise ValueError("must be a number, like 187.25") from None
-    elif isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise ValueError("must be a number or null")
-    else:
-        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-    if not number.is_finite():
-        raise ValueError("must be a finite number")
-    if number < 0:
-        raise ValueError("must be at least 0")
-    if number >= PRICE_LIMIT:
-        raise ValueError("must be less than 1,000,000,000,000")
-    rounded = number.quantize(PRICE_PLACES)
-    if rounded != number:
-        raise ValueError("must have at most 4 decimal places")
-    # -0 passes "at least 0"; store and show it as 0.
-    return rounded.copy_abs()
+    return money.parse(value, from_form=from_form)
