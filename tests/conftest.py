@@ -19,6 +19,7 @@ import pymysql
 import pytest
 from itsdangerous import TimestampSigner
 from pytest_mysql import factories
+from starlette.datastructures import Secret
 from starlette.testclient import TestClient
 
 from tests.provider import AUDIENCE, Provider, SigningKey, serve
@@ -176,6 +177,10 @@ def make_settings(database_url: str, provider: Provider, **overrides: object) ->
         "dev_sign_in": False,
     }
     values.update(overrides)
+    for secret in ("google_client_secret", "secret_key"):
+        values[secret] = Secret(str(values[secret]))
+    fallbacks = values.get("secret_key_fallbacks", ())
+    values["secret_key_fallbacks"] = tuple(Secret(str(key)) for key in fallbacks)  # type: ignore[attr-defined]
     return Settings(**values)  # type: ignore[arg-type]
 
 
@@ -267,7 +272,7 @@ def signed_in_session(
 def sign_in(client: TestClient, sub: str = "alice-sub", email: str = "alice@example.com") -> None:
     """Give ``client`` the session cookie of a signed-in person."""
     settings: Settings = client.app_state["settings"]
-    value = session_cookie(settings.secret_key, signed_in_session(client, sub, email))
+    value = session_cookie(str(settings.secret_key), signed_in_session(client, sub, email))
     client.cookies.set("session", value, "testserver.local")
 
 

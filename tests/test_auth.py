@@ -25,7 +25,7 @@ def session_of(client: TestClient, cookie_name: str = "session") -> dict[str, An
     value = client.cookies.get(cookie_name)
     if not value:
         return {}
-    secret = client.app_state["settings"].secret_key
+    secret = str(client.app_state["settings"].secret_key)
     data = TimestampSigner(secret).unsign(value)
     session: dict[str, Any] = json.loads(base64.b64decode(data))
     return session

@@ -453,7 +453,7 @@ def test_the_docs_page_leaves_the_session_alone(sqlite_client: TestClient) -> No
     identity = {"sub": "alice-sub", "email": "alice@example.com", "name": "Alice"}
     # Signed in a few minutes ago: a page that reads the session would refresh it.
     session = {"user": identity, "signed_in_at": int(time.time()) - 300}
-    sqlite_client.cookies.set("session", session_cookie(settings.secret_key, session))
+    sqlite_client.cookies.set("session", session_cookie(str(settings.secret_key), session))
     response = sqlite_client.get("/api/docs")
     assert response.status_code == 200
     assert "set-cookie" not in response.headers

@@ -53,7 +53,7 @@ def app(make_client: ClientFactory, sqlite_url: str) -> TestClient:
 
 
 def key(client: TestClient) -> str:
-    secret: str = client.app_state["settings"].secret_key
+    secret = str(client.app_state["settings"].secret_key)
     return secret
 
 

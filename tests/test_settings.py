@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx2
 import pytest
+import sqlalchemy as sa
 
+from tests.conftest import bearer, free_port, wait_until_serving
+from tests.provider import AUDIENCE, Provider
 from webapp.settings import (
     DEV_CLIENT_ID,
     GOOGLE_DISCOVERY_URL,
     SECRET_KEY_FILE,
+    SETTINGS,
     Settings,
     SettingsError,
+    masked_url,
 )
 
 KEY = "k" * 40
@@ -39,10 +48,10 @@ def test_defaults_give_sqlite_and_the_development_sign_in(tmp_path: Path) -> Non
 def test_development_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
     first = Settings.from_environ({}, state_dir=tmp_path)
     second = Settings.from_environ({}, state_dir=tmp_path)
-    assert len(first.secret_key) >= 32
-    assert first.secret_key == second.secret_key
+    assert len(str(first.secret_key)) >= 32
+    assert str(first.secret_key) == str(second.secret_key)
     assert (tmp_path / SECRET_KEY_FILE).stat().st_mode & 0o077 == 0
-    assert first.secret_key not in repr(first)
+    assert str(first.secret_key) not in repr(first)
 
 
 def test_production_configuration(tmp_path: Path) -> None:
@@ -111,3 +120,74 @@ def test_session_durations_and_key_rotation(tmp_path: Path) -> None:
     assert old not in repr(settings)
     defaults = Settings.from_environ(PRODUCTION, state_dir=tmp_path)
     assert (defaults.session_idle_timeout, defaults.session_lifetime) == (12 * 3600, 7 * 86400)
+
+
+SECRETS = {
+    "GOOGLE_CLIENT_SECRET": "google-client-secret-7d1f",
+    "SECRET_KEY": "session-signing-key-" + "s" * 32,
+    "SECRET_KEY_FALLBACKS": "older-signing-key-" + "o" * 32,
+}
+
+
+def test_no_secret_is_in_the_settings_repr(tmp_path: Path) -> None:
+    environ = {
+        **PRODUCTION,
+        **SECRETS,
+        "DATABASE_URL": "mysql+aiomysql://app:p%40ss-word-93@db:3306/watchlist",
+    }
+    settings = Settings.from_environ(environ, state_dir=tmp_path)
+    shown = repr(settings) + str(settings) + f"{settings}" + repr(settings.secret_key_fallbacks)
+    for secret in [*SECRETS.values(), "p%40ss-word-93", "p@ss-word-93"]:
+        assert secret not in shown
+    assert "mysql+aiomysql://app:***@db:3306/watchlist" in shown
+    assert "client.apps.googleusercontent.com" in shown, "what is not secret is still shown"
+    assert settings.session_keys == [SECRETS["SECRET_KEY_FALLBACKS"], SECRETS["SECRET_KEY"]]
+    assert masked_url("mysql+aiomysql://app:pw@db:notaport/x") == "**********"
+
+
+def test_no_secret_is_in_the_logs_of_a_full_start_up(
+    tmp_path: Path, mysql_ordinary_url: str, provider: Provider
+) -> None:
+    """`watchlist --debug serve` with every secret set, signed-in traffic and a stop:
+    nothing it prints holds a secret, even with the most detailed logging."""
+    password = sa.make_url(mysql_ordinary_url).password
+    assert password
+    ours = {setting.name for setting in SETTINGS}
+    environ = {name: value for name, value in os.environ.items() if name not in ours}
+    environ.update(
+        SECRETS,
+        DATABASE_URL=mysql_ordinary_url,
+        GOOGLE_CLIENT_ID=AUDIENCE,
+        OIDC_DISCOVERY_URL=provider.discovery_url,
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "webapp", "--debug", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_serving(url, process, log.read_text)
+        token = bearer(provider.token())
+        with httpx2.Client(base_url=url, timeout=10) as client:
+            assert client.get("/readyz").status_code == 200
+            assert client.get("/login").status_code in (302, 303)
+            assert (
+                client.post("/api/stocks", json={"symbol": "AAPL"}, headers=token).status_code
+                == 201
+            )
+            assert client.get("/api/stocks", headers=token).status_code == 200
+            assert client.get("/api/stocks", headers=bearer("not-a-token")).status_code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    output = log.read_text()
+    assert "Application startup complete" in output
+    assert "DEBUG" in output, "the most detailed logging was on"
+    for secret in [*SECRETS.values(), password]:
+        assert secret not in output

@@ -45,7 +45,7 @@ def build_oauth(settings: Settings) -> OAuth:
     oauth.register(
         PROVIDER,
         client_id=settings.google_client_id,
-        client_secret=settings.google_client_secret,
+        client_secret=str(settings.google_client_secret),
         server_metadata_url=settings.oidc_discovery_url,
         client_kwargs={"scope": SCOPE, "code_challenge_method": "S256", "timeout": 10},
     )

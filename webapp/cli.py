@@ -22,10 +22,8 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-import sqlalchemy as sa
-
 from webapp import devprovider, migrate, serving
-from webapp.settings import Settings, SettingsError, load_settings
+from webapp.settings import Settings, SettingsError, load_settings, masked_url
 from webapp.tables import APP_ACCOUNT, mysql_ddl
 
 logger = logging.getLogger(__name__)
@@ -139,7 +137,7 @@ def _token(email: str, name: str | None, port: int) -> None:
 
 def _migrate(then_grant: bool, account: str) -> None:
     database_url = _settings(8000).database_url
-    where = sa.make_url(database_url).render_as_string(hide_password=True)
+    where = masked_url(database_url)
     upgraded = _database(migrate.upgrade, database_url)
     if upgraded.adopted:
         print(f"Recorded the tables that predate migrations as {migrate.BASELINE}.")

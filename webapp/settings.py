@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from starlette.datastructures import Secret
 
 GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
 DEV_CLIENT_ID = "watchlist-development"
@@ -72,12 +75,19 @@ class SettingsError(Exception):
     """A missing or malformed setting; the message names the variable and the fix."""
 
 
+_DEV_SECRET, _NO_SECRET = Secret(DEV_CLIENT_SECRET), Secret("")
+
+
 @dataclass(frozen=True)
 class Settings:
+    """Every setting. Secrets are ``Secret``s (``str()`` gives the value), so that a repr,
+    a log line or a traceback's locals show ``'**********'``; the database URL's password
+    is masked in the repr too."""
+
     database_url: str = "sqlite+aiosqlite:///./watchlist.db"
     google_client_id: str = DEV_CLIENT_ID
-    google_client_secret: str = DEV_CLIENT_SECRET
-    secret_key: str = field(default="", repr=False)
+    google_client_secret: Secret = _DEV_SECRET
+    secret_key: Secret = _NO_SECRET
     oidc_discovery_url: str = GOOGLE_DISCOVERY_URL
     public_url: str = "http://127.0.0.1:8000"
     api_audiences: tuple[str, ...] = (DEV_CLIENT_ID,)
@@ -87,14 +97,19 @@ class Settings:
     #: Where the development provider listens (the app's port + 1), when ``dev_sign_in``.
     dev_provider_url: str = ""
     #: Earlier signing keys, accepted but never used to sign.
-    secret_key_fallbacks: tuple[str, ...] = field(default=(), repr=False)
+    secret_key_fallbacks: tuple[Secret, ...] = ()
     session_idle_timeout: int = 12 * 3600
     session_lifetime: int = 7 * 24 * 3600
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["database_url"] = masked_url(self.database_url)
+        return f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
 
     @property
     def session_keys(self) -> list[str]:
         """Every key a session may be signed with, the current one last (it signs)."""
-        return [*self.secret_key_fallbacks, self.secret_key]
+        return [str(key) for key in (*self.secret_key_fallbacks, self.secret_key)]
 
     @property
     def production(self) -> bool:
@@ -187,18 +202,26 @@ class Settings:
         return cls(
             database_url=database_url,
             google_client_id=client_id or DEV_CLIENT_ID,
-            google_client_secret=client_secret or DEV_CLIENT_SECRET,
-            secret_key=secret_key,
+            google_client_secret=Secret(client_secret or DEV_CLIENT_SECRET),
+            secret_key=Secret(secret_key),
             oidc_discovery_url=discovery_url,
             public_url=public_url,
             api_audiences=audiences or (client_id or DEV_CLIENT_ID,),
             environment=environment,
             dev_sign_in=dev_sign_in,
             dev_provider_url=dev_provider_url,
-            secret_key_fallbacks=fallbacks,
+            secret_key_fallbacks=tuple(Secret(key) for key in fallbacks),
             session_idle_timeout=idle,
             session_lifetime=lifetime,
         )
+
+
+def masked_url(database_url: str) -> str:
+    """``database_url`` with its password as ``***``, for showing and logging."""
+    try:
+        return sa.make_url(database_url).render_as_string(hide_password=True)
+    except (ValueError, sa.exc.ArgumentError):
+        return "**********"  # not a URL SQLAlchemy can read: it may be all password
 
 
 def load_settings(*, port: int = 8000) -> Settings:
