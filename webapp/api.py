@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from jinja2_fragments.starlette import Jinja2Blocks
 from starlette.endpoints import HTTPEndpoint
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,6 +19,7 @@ from starlette.routing import Route
 
 from webapp import money, openapi
 from webapp.store import DuplicateSymbol, ItemLimitReached, Store
+from webapp.templating import render
 from webapp.tokens import IdTokenVerifier, InvalidToken, ProviderUnavailable
 from webapp.validation import MAX_ITEMS_PER_USER, InvalidEntry, clean_entry
 
@@ -200,11 +200,9 @@ async def openapi_document(request: Request) -> Response:
 
 async def docs(request: Request) -> Response:
     """The OpenAPI document as an interactive page (Swagger UI)."""
-    # Not templating.render, which reads the session: nothing under /api looks at the cookie.
-    templates: Jinja2Blocks = request.state.templates
-    return templates.TemplateResponse(
-        request, "api_docs.html", {"openapi_url": f"{_mount_path(request)}/openapi.json"}
-    )
+    # Nobody is shown as signed in: nothing under /api looks at the cookie.
+    context = {"openapi_url": f"{_mount_path(request)}/openapi.json"}
+    return render(request, "api_docs.html", context, user=None)
 
 
 async def me(request: Request) -> Response:

@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from webapp import api, auth, devprovider, migrate, pages
 from webapp.csrf import CrossSiteProtection
 from webapp.headers import SecurityHeaders, security_headers
+from webapp.identity import session_user
 from webapp.limits import RejectOversizedBodies
 from webapp.ratelimit import RateLimit
 from webapp.sessions import Sessions
@@ -111,6 +112,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
             "title": titles.get(exc.status_code, "Request refused"),
             "message": messages.get(exc.status_code, "The request could not be handled."),
         },
+        user=session_user(request),
         status_code=exc.status_code,
         headers=exc.headers,  # a 405's Allow
     )
@@ -137,6 +139,8 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
         request,
         "error.html",
         {"title": "Back in a moment", "message": message},
+        # Who the cookie says, unverified: the database that would confirm it is away.
+        user=session_user(request),
         status_code=503,
     )
     response.headers.update(headers)

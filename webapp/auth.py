@@ -26,6 +26,7 @@ from webapp.identity import (
     SESSION_ID_KEY,
     SIGNED_IN_AT_KEY,
     session_expiry,
+    session_user,
     verified_user,
 )
 from webapp.settings import Settings
@@ -170,8 +171,9 @@ def _failure(request: Request, message: str, status_code: int) -> Response:
     # Leave nothing of the failed attempt behind, but keep someone who was signed in signed in.
     for key in [key for key in request.session if key not in _SESSION_KEYS]:
         del request.session[key]
+    context = {"message": message, "retry": True}
     return render(
-        request, "error.html", {"message": message, "retry": True}, status_code=status_code
+        request, "error.html", context, user=session_user(request), status_code=status_code
     )
 
 

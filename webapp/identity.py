@@ -27,8 +27,10 @@ SEEN_RESOLUTION_SECONDS = 60
 CLOCK_SKEW_SECONDS = 60
 
 
-def current_user(request: Request) -> dict[str, Any] | None:
-    """The signed-in identity ``{sub, email, name, picture}``, or ``None``."""
+def session_user(request: Request) -> dict[str, Any] | None:
+    """The identity ``{sub, email, name, picture}`` the session carries while its limits
+    hold, or ``None``. Only reads the session, so any response may show who is signed in
+    (an error page's header) without touching the cookie."""
     session = request.session
     user = session.get(IDENTITY_KEY)
     if not isinstance(user, dict) or not isinstance(user.get("sub"), str):
@@ -45,9 +47,21 @@ def current_user(request: Request) -> dict[str, Any] | None:
         or now - signed_in_at >= settings.session_lifetime
         or now - last_seen >= settings.session_idle_timeout
     ):
-        session.clear()
         return None
-    if now - last_seen >= SEEN_RESOLUTION_SECONDS:
+    return user
+
+
+def current_user(request: Request) -> dict[str, Any] | None:
+    """``session_user``, as a request that uses the session sees it: a session past its
+    limits is cleared, and a live one's last-seen time is kept up to date."""
+    user = session_user(request)
+    session = request.session
+    if user is None:
+        if IDENTITY_KEY in session:
+            session.clear()
+        return None
+    now = time.time()
+    if now - session.get(LAST_SEEN_KEY, session[SIGNED_IN_AT_KEY]) >= SEEN_RESOLUTION_SECONDS:
         session[LAST_SEEN_KEY] = int(now)
     return user
 
@@ -64,8 +78,9 @@ async def verified_user(request: Request) -> dict[str, Any] | None:
     return user
 
 
-async def verified_items(request: Request) -> list[Item] | None:
-    """The signed-in user's items, as ``verified_user`` would allow: one query for both."""
+async def verified_items(request: Request) -> tuple[dict[str, Any], list[Item]] | None:
+    """The signed-in user and their items, as ``verified_user`` would allow: one query
+    for both."""
     user = current_user(request)
     if user is None:
         return None
@@ -73,7 +88,8 @@ async def verified_items(request: Request) -> list[Item] | None:
     items = await store.list_items_in_session(**_session_key(request, user))
     if items is None:
         request.session.clear()
-    return items
+        return None
+    return user, items
 
 
 def _session_key(request: Request, user: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webapp import api
+from webapp.identity import session_user
 from webapp.templating import render
 
 
@@ -42,7 +43,9 @@ class RejectOversizedBodies:
                         "title": "Too much data",
                         "message": "The form sent more data than this site accepts.",
                     }
-                    response = render(request, "error.html", context, status_code=413)
+                    response = render(
+                        request, "error.html", context, user=session_user(request), status_code=413
+                    )
                 response.headers["Connection"] = "close"
                 await response(scope, receive, send)
                 return

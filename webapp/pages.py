@@ -25,18 +25,19 @@ from webapp.templating import is_htmx, render
 from webapp.validation import FIELDS, MAX_ITEMS_PER_USER, InvalidEntry, clean_entry
 
 PAGE = "watchlist.html"
-Handler = Callable[[Request, str], Awaitable[Response]]
+User = dict[str, Any]
+Handler = Callable[[Request, User], Awaitable[Response]]
 
 
 def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Run ``handler`` with the user's ``sub``; send anyone else to sign in and back."""
+    """Run ``handler`` with the signed-in user; send anyone else to sign in and back."""
 
     @wraps(handler)
     async def endpoint(request: Request) -> Response:
         user = await verified_user(request)
         if user is None:
             return _sign_in_again(request)
-        return await handler(request, user["sub"])
+        return await handler(request, user)
 
     return endpoint
 
@@ -71,6 +72,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 def _page(
     request: Request,
+    user: User,
     items: list[Item],
     *,
     status_code: int = 200,
@@ -81,25 +83,28 @@ def _page(
     context.setdefault("errors", {})
     context.setdefault("editing", None)
     context.setdefault("focus", None)
-    return render(request, PAGE, {"items": items, **context}, status_code=status_code, block=block)
+    context["items"] = items
+    return render(request, PAGE, context, user=user, status_code=status_code, block=block)
 
 
 async def home(request: Request) -> Response:
     if await verified_user(request) is not None:
         return RedirectResponse("/watchlist", status_code=303)
-    return render(request, "landing.html")
+    return render(request, "landing.html", user=None)
 
 
 async def watchlist(request: Request) -> Response:
     # The session check and the list in one query: the page's one round trip.
-    items = await verified_items(request)
-    if items is None:
+    found = await verified_items(request)
+    if found is None:
         return _sign_in_again(request)
-    return _page(request, items, block="watchlist" if is_htmx(request) else None)
+    user, items = found
+    return _page(request, user, items, block="watchlist" if is_htmx(request) else None)
 
 
 @signed_in
-async def add(request: Request, sub: str) -> Response:
+async def add(request: Request, user: User) -> Response:
+    sub = user["sub"]
     store = _store(request)
     values = await _form(request)
     try:
@@ -115,10 +120,11 @@ async def add(request: Request, sub: str) -> Response:
         if not is_htmx(request):
             return RedirectResponse("/watchlist", status_code=303)
         items = await store.list_items(sub)
-        return _page(request, items, block="watchlist", focus="add")
+        return _page(request, user, items, block="watchlist", focus="add")
     items = await store.list_items(sub)
     return _page(
         request,
+        user,
         items,
         status_code=_status(request, status_code),
         block="watchlist" if is_htmx(request) else None,
@@ -128,46 +134,51 @@ async def add(request: Request, sub: str) -> Response:
     )
 
 
-async def _one(request: Request, sub: str) -> Item | None:
+async def _one(request: Request, user: User) -> Item | None:
     item_id: int = request.path_params["item_id"]
-    return await _store(request).get_item(sub, item_id)
+    return await _store(request).get_item(user["sub"], item_id)
 
 
-def _gone(request: Request) -> Response:
+def _gone(request: Request, user: User) -> Response:
     """The item is not (or no longer) the user's: a fragment that says so, or the page."""
     if is_htmx(request):
-        return render(request, "_gone.html")
+        return render(request, "_gone.html", user=user)
     return RedirectResponse("/watchlist", status_code=303)
 
 
+def _row(request: Request, user: User, item: Item) -> Response:
+    return render(request, PAGE, {"item": item, "focus": "row"}, user=user, block="row")
+
+
 @signed_in
-async def row(request: Request, sub: str) -> Response:
+async def row(request: Request, user: User) -> Response:
     """One row: what Cancel brings back."""
-    item = await _one(request, sub)
+    item = await _one(request, user)
     if item is None:
-        return _gone(request)
+        return _gone(request, user)
     if not is_htmx(request):
         return RedirectResponse("/watchlist", status_code=303)
-    return render(request, PAGE, {"item": item, "focus": "row"}, block="row")
+    return _row(request, user, item)
 
 
 @signed_in
-async def edit(request: Request, sub: str) -> Response:
+async def edit(request: Request, user: User) -> Response:
     """The row as a form: a fragment for htmx, or the page with that row open."""
-    item = await _one(request, sub)
+    item = await _one(request, user)
     if item is None:
-        return _gone(request)
+        return _gone(request, user)
     values = {"symbol": item.symbol, "name": item.name, "notes": item.notes}
     values["price"] = money.form_value(item.price)
     context: dict[str, Any] = {"item": item, "values": values, "errors": {}, "focus": "edit"}
     if is_htmx(request):
-        return render(request, PAGE, context, block="edit_row")
-    items = await _store(request).list_items(sub)
-    return _page(request, items, **{**context, "editing": item.id})
+        return render(request, PAGE, context, user=user, block="edit_row")
+    items = await _store(request).list_items(user["sub"])
+    return _page(request, user, items, **{**context, "editing": item.id})
 
 
 @signed_in
-async def update(request: Request, sub: str) -> Response:
+async def update(request: Request, user: User) -> Response:
+    sub = user["sub"]
     store = _store(request)
     item_id: int = request.path_params["item_id"]
     values = await _form(request)
@@ -179,13 +190,13 @@ async def update(request: Request, sub: str) -> Response:
         errors, status_code = {"symbol": "is already on your watchlist"}, 409
     else:
         if item is None:
-            return _gone(request)
+            return _gone(request, user)
         if not is_htmx(request):
             return RedirectResponse("/watchlist", status_code=303)
-        return render(request, PAGE, {"item": item, "focus": "row"}, block="row")
+        return _row(request, user, item)
     current = await store.get_item(sub, item_id)
     if current is None:
-        return _gone(request)
+        return _gone(request, user)
     context: dict[str, Any] = {
         "item": current,
         "values": values,
@@ -193,15 +204,15 @@ async def update(request: Request, sub: str) -> Response:
         "focus": "edit",
     }
     if is_htmx(request):
-        return render(request, PAGE, context, block="edit_row")
+        return render(request, PAGE, context, user=user, block="edit_row")
     items = await store.list_items(sub)
-    return _page(request, items, status_code=status_code, **{**context, "editing": item_id})
+    return _page(request, user, items, status_code=status_code, **{**context, "editing": item_id})
 
 
 @signed_in
-async def delete(request: Request, sub: str) -> Response:
+async def delete(request: Request, user: User) -> Response:
     item_id: int = request.path_params["item_id"]
-    await _store(request).delete_item(sub, item_id)
+    await _store(request).delete_item(user["sub"], item_id)
     if is_htmx(request):
         # An empty answer: htmx swaps the row out for nothing.
         return Response(status_code=200, headers={"Vary": "HX-Request"})

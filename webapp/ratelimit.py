@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from webapp.identity import session_user
 from webapp.templating import render
 
 
@@ -79,7 +80,9 @@ class RateLimit:
                     "message": "Too many sign-in attempts from your address. "
                     "Wait a minute, then try again.",
                 }
-                response = render(request, "error.html", context, status_code=429)
+                response = render(
+                    request, "error.html", context, user=session_user(request), status_code=429
+                )
                 response.headers["Retry-After"] = str(math.ceil(wait))
                 await response(scope, receive, send)
                 return

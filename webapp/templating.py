@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from webapp import money
-from webapp.identity import current_user
 from webapp.settings import Settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -41,13 +40,19 @@ def render(
     name: str,
     context: dict[str, Any] | None = None,
     *,
+    user: Mapping[str, Any] | None,
     status_code: int = 200,
     block: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    """Render ``name`` (or one of its blocks); ``Vary: HX-Request`` on every answer."""
+    """Render ``name`` (or one of its blocks) for ``user`` (who the header shows as signed
+    in; ``None`` for nobody); ``Vary: HX-Request`` on every answer.
+
+    Rendering never reads or writes the session: whoever decided who is signed in passes
+    that in, so showing a page cannot end or extend a session.
+    """
     templates: Jinja2Blocks = request.state.templates
-    full_context = {"user": current_user(request), **(context or {})}
+    full_context = {"user": user, **(context or {})}
     response: Response = templates.TemplateResponse(
         request, name, full_context, status_code=status_code, headers=headers, block_name=block
     )
