@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import functools
 import itertools
-import logging
 import os
 import platform
 import secrets
@@ -21,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -108,12 +106,6 @@ def progress(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    # oidc-provider-mock still imports authlib.jose, which warns that it is deprecated
-    # (Authlib sets its warnings to "always" when imported: filter after that).
-    import authlib.deprecate  # noqa: F401
-
-    warnings.filterwarnings("ignore", message="authlib.jose module is deprecated")
     try:
         mariadb.binaries()
     except mariadb.MissingServer as exc:

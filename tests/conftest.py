@@ -243,7 +243,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def oidc_provider() -> Iterator[str]:
-    """A real OpenID provider (oidc-provider-mock) on loopback: its discovery URL."""
+    """A real OpenID provider (the development sign-in) on loopback: its discovery URL."""
     url = f"http://127.0.0.1:{free_port()}"
     with devprovider.running(url):
         yield f"{url}/.well-known/openid-configuration"

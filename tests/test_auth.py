@@ -36,7 +36,7 @@ def authorize_params(response: httpx2.Response) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
 
 
-# The real provider (oidc-provider-mock): what a person's browser does.
+# The real development provider (webapp/devprovider.py): what a person's browser does.
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def app_client(make_client: ClientFactory, sqlite_url: str, oidc_provider: str) 
 
 def provider_sign_in(authorize_url: str, sub: str) -> dict[str, str]:
     """Sign in at the provider's form; return the parameters it sends to our callback."""
-    response = httpx2.post(authorize_url, data={"sub": sub})
+    response = httpx2.post(authorize_url, data={"email": sub})
     assert response.status_code == 302
     parts = urlsplit(response.headers["location"])
     assert parts.path == "/auth/callback"

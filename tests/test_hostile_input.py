@@ -240,7 +240,7 @@ def sign_in_for_real(url: str, email: str) -> str:
     with httpx2.Client(base_url=url) as browser:
         login = browser.get("/login")
         assert login.status_code in (302, 303), login.text
-        authorized = httpx2.post(login.headers["location"], data={"sub": email})
+        authorized = httpx2.post(login.headers["location"], data={"email": email})
         assert authorized.status_code == 302, authorized.text
         callback = browser.get(authorized.headers["location"])
         assert callback.status_code == 303, callback.text

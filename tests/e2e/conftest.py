@@ -108,16 +108,22 @@ def server(tmp_path: Path, oidc_provider: str, mysql_url: str) -> Iterator[Serve
 
 @dataclass
 class Watch:
-    """What went wrong in the browser, on our own origin."""
+    """What went wrong in the browser, on our own origin, and anything asked of another host."""
 
     origin: str
     console_errors: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
     csp_violations: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    external_requests: list[str] = field(default_factory=list)
 
     def clean(self) -> bool:
-        return not (self.console_errors or self.failed_requests or self.csp_violations)
+        return not (
+            self.console_errors
+            or self.failed_requests
+            or self.csp_violations
+            or self.external_requests
+        )
 
 
 CSP_LISTENER = """
@@ -137,10 +143,12 @@ def watch_context(context: BrowserContext, origin: str) -> Watch:
     watched = Watch(origin)
 
     def only_loopback(route: Route) -> None:
-        # No internet here: anything but loopback (the provider page's CDN stylesheet) fails fast.
+        # Everything, the provider's sign-in page included, must work offline: anything but
+        # loopback fails fast, and is recorded.
         if route.request.url.startswith("http://127.0.0.1:"):
             route.continue_()
         else:
+            watched.external_requests.append(route.request.url)
             route.abort()
 
     def on_console(message: ConsoleMessage) -> None:
@@ -176,11 +184,13 @@ def csp_violations(page: Page) -> list[str]:
 SignIn = Callable[[Page, str], None]
 
 
-def sign_in_at_provider(page: Page, email: str) -> None:
-    """On the provider's authorization form: sign in as ``email``."""
+def sign_in_at_provider(page: Page, email: str, name: str = "") -> None:
+    """On the development provider's sign-in page: sign in as ``email`` (and ``name``)."""
     page.wait_for_url("http://127.0.0.1:*/oauth2/authorize*")
-    page.locator("input[name=sub]").first.fill(email)
-    page.get_by_role("button", name="Authorize").click()
+    form = page.locator("form.identity-form")
+    form.get_by_label("Email").fill(email)
+    form.get_by_label("Name").fill(name)
+    form.get_by_role("button", name="Sign in", exact=True).click()
 
 
 @pytest.fixture(scope="session")

@@ -33,10 +33,10 @@ def settled(page: Page) -> None:
 def test_sign_in_manage_and_sign_out(page: Page, watch: Watch, server: Server) -> None:
     # Signed out, a deep link leads through sign-in and back to the same URL.
     page.goto(f"{server.url}/watchlist?from=e2e")
-    sign_in_at_provider(page, "alice@example.com")
+    sign_in_at_provider(page, "alice@example.com", "Alice Example")
     page.wait_for_url(f"{server.url}/watchlist?from=e2e")
     expect(page.locator(".empty-state")).to_be_visible()
-    expect(page.locator(".who")).to_have_text("alice@example.com")
+    expect(page.locator(".who")).to_have_text("Alice Example")
     page.evaluate("window.__noReload = true")
 
     add(page, "aapl", "Apple", "187.25", "core holding")
@@ -113,7 +113,7 @@ def test_sign_in_manage_and_sign_out(page: Page, watch: Watch, server: Server) -
     page.goto(f"{server.url}/watchlist")
     sign_in_at_provider(page, "bob@example.com")
     page.wait_for_url(f"{server.url}/watchlist")
-    expect(page.locator(".who")).to_have_text("bob@example.com")
+    expect(page.locator(".who")).to_have_text("bob")  # no name typed: the local part
     expect(page.locator(".empty-state")).to_be_visible()
     expect(page.locator("#rows tr")).to_have_count(0)
     assert csp_violations(page) == []
