@@ -110,9 +110,7 @@ def create_app() -> Starlette:
         }
         item_id = await database.execute(INSERT, {"sub": sub, **values})
         item = _json(SimpleNamespace(id=item_id, **values))
-        return ItemsResponse(
-            item, status_code=201, headers={"Location": f"/api/stocks/{item_id}"}
-        )
+        return ItemsResponse(item, status_code=201, headers={"Location": f"/api/stocks/{item_id}"})
 
     async def stock(request: Request) -> Response:
         values = {"id": request.path_params["item_id"], "sub": request.headers["x-user"]}

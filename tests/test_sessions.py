@@ -53,8 +53,7 @@ def app(make_client: ClientFactory, sqlite_url: str) -> TestClient:
 
 
 def key(client: TestClient) -> str:
-    secret = str(client.app_state["settings"].secret_key)
-    return secret
+    return str(client.app_state["settings"].secret_key)
 
 
 def test_a_fresh_session_is_signed_in(app: TestClient) -> None:
