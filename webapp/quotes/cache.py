@@ -1,0 +1,224 @@
+"""One quote cache per process, in front of one provider.
+
+- **Fresh, then stale.** A quote is fresh for ``ttl`` seconds; after that it is still
+  served (marked stale past twice the ttl) while one refresh runs in the background.
+  "Unknown symbol" is remembered for ``unknown_ttl`` (an hour).
+- **Single flight.** However many requests want a symbol at once, one upstream lookup is
+  in flight for it. Wanted symbols are gathered for ``gather_seconds`` and sent in
+  batches of the provider's ``batch_size``, at most ``max_concurrency`` at a time, each
+  call bounded by ``timeout``.
+- **Back-off.** A ``RateLimited`` answer pauses the provider for its ``Retry-After``, or
+  else exponentially longer with jitter (capped); other failures back off the same way.
+  Nothing is retried at once: the next lookup waits for the pause to end. A failure is
+  logged when an episode starts and when it ends, never per request.
+
+Readers never wait on the provider unless they ask to, and then at most ``wait``
+seconds: ``peek`` answers from memory at once; ``get`` waits a bounded time for what is
+missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from webapp.quotes import Failed, Provider, ProviderError, Quote, RateLimited, Unknown
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_START_SECONDS = 5.0
+BACKOFF_MAX_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the cache knows of a symbol now."""
+
+    #: The last quote, however old; ``None`` when there is none yet.
+    quote: Quote | None
+    #: The provider has no such symbol (remembered for ``unknown_ttl``).
+    unknown: bool
+    #: The quote is older than twice the ttl: show it marked as such.
+    stale: bool
+
+
+_NOTHING = Seen(quote=None, unknown=False, stale=False)
+
+
+@dataclass
+class _Entry:
+    result: Quote | Unknown
+    fetched_at: float
+
+
+class QuoteCache:
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        ttl: float = 60.0,
+        timeout: float = 3.0,
+        unknown_ttl: float = 3600.0,
+        gather_seconds: float = 0.005,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.provider = provider
+        self.ttl = ttl
+        self.timeout = timeout
+        self.unknown_ttl = unknown_ttl
+        self.gather_seconds = gather_seconds
+        self._clock = clock
+        self._jitter = jitter
+        self._entries: dict[str, _Entry] = {}
+        #: When each symbol was last asked for upstream, so a failing one is not asked for
+        #: again before the ttl.
+        self._attempted: dict[str, float] = {}
+        self._in_flight: dict[str, asyncio.Future[None]] = {}
+        self._wanted: list[str] = []
+        self._gathering: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._limit = asyncio.Semaphore(max(1, provider.max_concurrency))
+        self._paused_until = 0.0
+        self._failures = 0
+        #: Upstream calls made, for the benchmark's fan-out figure and the tests.
+        self.upstream_calls = 0
+
+    # Reading.
+
+    def peek(self, symbols: Iterable[str]) -> dict[str, Seen]:
+        """What is known of each symbol now; starts a refresh of what is missing or old."""
+        now = self._clock()
+        seen: dict[str, Seen] = {}
+        refresh: list[str] = []
+        for symbol in dict.fromkeys(symbols):
+            entry = self._entries.get(symbol)
+            if entry is None:
+                seen[symbol] = _NOTHING
+                refresh.append(symbol)
+                continue
+            age = now - entry.fetched_at
+            if isinstance(entry.result, Unknown):
+                seen[symbol] = Seen(quote=None, unknown=True, stale=False)
+                if age >= self.unknown_ttl:
+                    refresh.append(symbol)
+                continue
+            seen[symbol] = Seen(quote=entry.result, unknown=False, stale=age >= 2 * self.ttl)
+            if age >= self.ttl:
+                refresh.append(symbol)
+        self._want(refresh, now)
+        return seen
+
+    async def get(self, symbols: Sequence[str], wait: float | None = None) -> dict[str, Seen]:
+        """``peek``, after waiting at most ``wait`` seconds (the timeout by default) for
+        the symbols that have nothing known yet. The lookups go on after the wait."""
+        seen = self.peek(symbols)
+        missing = [s for s, known in seen.items() if known.quote is None and not known.unknown]
+        futures = {self._in_flight[s] for s in missing if s in self._in_flight}
+        if futures:
+            await asyncio.wait(futures, timeout=self.timeout if wait is None else wait)
+            seen.update(self.peek(missing))
+        return seen
+
+    # Refreshing.
+
+    def _want(self, symbols: list[str], now: float) -> None:
+        if now < self._paused_until:
+            return
+        fresh = [
+            symbol
+            for symbol in symbols
+            if symbol not in self._in_flight
+            and now - self._attempted.get(symbol, -self.ttl) >= self.ttl
+        ]
+        if not fresh:
+            return
+        loop = asyncio.get_running_loop()
+        for symbol in fresh:
+            self._in_flight[symbol] = loop.create_future()
+            self._attempted[symbol] = now
+        self._wanted.extend(fresh)
+        if self._gathering is None:
+            self._gathering = self._start(self._gather())
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _gather(self) -> None:
+        """Wait a moment for more symbols, then send them all, in batches."""
+        await asyncio.sleep(self.gather_seconds)
+        wanted, self._wanted, self._gathering = self._wanted, [], None
+        size = max(1, self.provider.batch_size)
+        for start in range(0, len(wanted), size):
+            self._start(self._fetch(wanted[start : start + size]))
+
+    async def _fetch(self, batch: list[str]) -> None:
+        try:
+            async with self._limit:
+                if self._clock() < self._paused_until:
+                    return  # paused while this batch waited its turn
+                self.upstream_calls += 1
+                results = await asyncio.wait_for(self.provider.fetch(batch), self.timeout)
+        except RateLimited as exc:
+            self._failed(exc, exc.retry_after)
+        except (ProviderError, TimeoutError) as exc:
+            self._failed(exc, None)
+        except Exception:
+            logger.exception("quotes from %s: unexpected failure", self.provider.name)
+            self._failed(ProviderError("unexpected failure"), None)
+        else:
+            self._succeeded(results)
+        finally:
+            for symbol in batch:
+                future = self._in_flight.pop(symbol, None)
+                if future is not None and not future.done():
+                    future.set_result(None)
+
+    def _succeeded(self, results: dict[str, Quote | Unknown | Failed]) -> None:
+        now = self._clock()
+        if self._failures:
+            logger.info("quotes from %s: answering again", self.provider.name)
+        self._failures = 0
+        for symbol, result in results.items():
+            if isinstance(result, Failed):
+                logger.debug("quotes from %s: %s: %s", result.source, symbol, result.reason)
+                continue  # keep what was known; asked again after the ttl
+            self._entries[symbol] = _Entry(result, now)
+
+    def _failed(self, exc: Exception, retry_after: float | None) -> None:
+        self._failures += 1
+        if retry_after is None:
+            backoff = min(BACKOFF_START_SECONDS * 2 ** (self._failures - 1), BACKOFF_MAX_SECONDS)
+            retry_after = backoff * (0.5 + self._jitter())
+        now = self._clock()
+        if self._failures == 1:  # the episode's first: later ones go unsaid until it ends
+            reason = str(exc) or type(exc).__name__
+            logger.warning(
+                "quotes from %s: %s; pausing lookups for %.0f s, serving what is cached",
+                self.provider.name,
+                reason,
+                retry_after,
+            )
+        self._paused_until = max(self._paused_until, now + retry_after)
+
+    @property
+    def paused(self) -> bool:
+        return self._clock() < self._paused_until
+
+    async def aclose(self) -> None:
+        """Stop the lookups in flight and close the provider."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.provider.aclose()
