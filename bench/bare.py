@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from webapp import money
 from webapp.api import ItemsResponse
+from webapp.templating import FILTERS
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 Row = collections.namedtuple(
@@ -53,6 +54,10 @@ INSERT = (
 DELETE = "DELETE FROM watchlist_items WHERE id = :id AND user_sub = :sub"
 
 
+#: The app runs in production here, where quotes are off unless QUOTES_PROVIDER is set.
+NO_QUOTES = {"quotes_on": False, "quotes": {}, "quotes_label": "", "quotes_ttl": 0}
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds") + "Z"
 
@@ -66,6 +71,7 @@ def _json(row: Any) -> dict[str, Any]:
         "notes": row.notes,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
+        "quote": None,  # quotes are off here, as in the app in production by default
     }
 
 
@@ -77,7 +83,7 @@ def create_app() -> Starlette:
         auto_reload=False,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["price"] = money.display
+    env.filters.update(FILTERS)
     env.globals["dev_sign_in"] = False
     page = env.get_template("watchlist.html")
 
@@ -88,7 +94,7 @@ def create_app() -> Starlette:
         sub = request.headers["x-user"]
         items = [Row(*record._mapping) for record in await database.fetch_all(LIST, {"sub": sub})]
         user = {"sub": sub, "email": sub, "name": sub.partition("@")[0], "picture": None}
-        context = {"user": user, "items": items, "values": {}, "errors": {}}
+        context = {"user": user, "items": items, "values": {}, "errors": {}, **NO_QUOTES}
         return HTMLResponse(page.render(context, editing=None, focus=None))
 
     async def stocks(request: Request) -> Response:

@@ -21,3 +21,20 @@ document.addEventListener("htmx:beforeSwap", (event) => {
     }
   });
 });
+
+// Quotes refresh while the tab is visible only. The poll (#quotes-poll, every few
+// seconds or once a ttl) is skipped while the page is hidden, and runs at once when it
+// shows again. Done here because htmx, under allowEval: false, cannot evaluate a trigger
+// condition such as [document.visibilityState == 'visible'].
+document.addEventListener("htmx:beforeRequest", (event) => {
+  if (event.detail.elt.id === "quotes-poll" && document.visibilityState !== "visible") {
+    event.preventDefault();
+  }
+});
+
+document.addEventListener("visibilitychange", () => {
+  const poll = document.getElementById("quotes-poll");
+  if (poll && document.visibilityState === "visible" && window.htmx) {
+    window.htmx.trigger(poll, "quotes:refresh");
+  }
+});

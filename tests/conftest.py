@@ -177,8 +177,9 @@ def make_settings(database_url: str, provider: Provider, **overrides: object) ->
         "dev_sign_in": False,
     }
     values.update(overrides)
-    for secret in ("google_client_secret", "secret_key"):
-        values[secret] = Secret(str(values[secret]))
+    for secret in ("google_client_secret", "secret_key", "quotes_api_key"):
+        if secret in values:
+            values[secret] = Secret(str(values[secret]))
     fallbacks = values.get("secret_key_fallbacks", ())
     values["secret_key_fallbacks"] = tuple(Secret(str(key)) for key in fallbacks)  # type: ignore[attr-defined]
     return Settings(**values)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,34 @@ def test_no_secret_is_in_the_logs_of_a_full_start_up(
     assert "DEBUG" in output, "the most detailed logging was on"
     for secret in [*SECRETS.values(), password]:
         assert secret not in output
+
+
+def test_quotes_default_to_demo_in_development_and_off_in_production(tmp_path: Path) -> None:
+    assert Settings.from_environ({}, state_dir=tmp_path).quotes_provider == "demo"
+    assert Settings.from_environ(PRODUCTION, state_dir=tmp_path).quotes_provider == "off"
+    environ = {**PRODUCTION, "QUOTES_PROVIDER": "finnhub", "QUOTES_API_KEY": "finnhub-key-1"}
+    settings = Settings.from_environ(environ, state_dir=tmp_path)
+    assert (settings.quotes_provider, str(settings.quotes_api_key)) == ("finnhub", "finnhub-key-1")
+    assert "finnhub-key-1" not in repr(settings)
+    assert (settings.quotes_ttl, settings.quotes_timeout) == (60.0, 3.0)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"QUOTES_PROVIDER": "bloomberg"}, "QUOTES_PROVIDER must be one of demo, finnhub"),
+        ({"QUOTES_PROVIDER": "finnhub"}, "QUOTES_API_KEY is required when QUOTES_PROVIDER=finnhub"),
+        ({"QUOTES_PROVIDER": "twelvedata"}, "QUOTES_API_KEY is required"),
+        ({"QUOTES_BASE_URL": "ftp://proxy"}, "QUOTES_BASE_URL must be an http:// or https:// URL"),
+        ({"QUOTES_TTL": "0"}, "QUOTES_TTL must be a positive duration"),
+        ({"QUOTES_TTL": "soon"}, "QUOTES_TTL must be a positive duration"),
+        ({"QUOTES_TIMEOUT": "0"}, "QUOTES_TIMEOUT must be a number of seconds above 0"),
+        ({"QUOTES_TIMEOUT": "nan"}, "QUOTES_TIMEOUT must be a number of seconds above 0"),
+        ({"QUOTES_TIMEOUT": "120"}, "QUOTES_TIMEOUT must be a number of seconds above 0"),
+    ],
+)
+def test_bad_quote_settings_name_the_variable(
+    tmp_path: Path, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.from_environ(environ, state_dir=tmp_path)

@@ -18,7 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from webapp import money, openapi
-from webapp.store import DuplicateSymbol, ItemLimitReached, Store
+from webapp.quotes.cache import QuoteCache, Seen, with_name
+from webapp.store import DuplicateSymbol, Item, ItemLimitReached, Store
 from webapp.templating import render
 from webapp.tokens import IdTokenVerifier, InvalidToken, ProviderUnavailable
 from webapp.validation import MAX_ITEMS_PER_USER, InvalidEntry, clean_entry
@@ -148,6 +149,20 @@ def _store(request: Request) -> Store:
     return store
 
 
+async def _quotes(request: Request, symbols: list[str]) -> dict[str, Seen]:
+    """The cached quotes of ``symbols``, after waiting at most ``QUOTES_TIMEOUT`` for the
+    ones not known yet."""
+    cache: QuoteCache | None = request.state.quotes
+    if cache is None or not symbols:
+        return {}
+    return await cache.get(symbols)
+
+
+def _item(item: Item, quotes: dict[str, Seen]) -> dict[str, Any]:
+    seen = quotes.get(item.symbol)
+    return {**item.as_json(), "quote": None if seen is None else seen.as_json()}
+
+
 def _not_found(item_id: int) -> ApiError:
     return ApiError(404, f"You have no watchlist item with id {item_id}.")
 
@@ -242,7 +257,8 @@ class Stocks(HTTPEndpoint):
         """
         claims = await _caller(request)
         items = await _store(request).list_items(claims["sub"])
-        return ItemsResponse([item.as_json() for item in items])
+        quotes = await _quotes(request, [item.symbol for item in items])
+        return ItemsResponse([_item(item, quotes) for item in items])
 
     async def post(self, request: Request) -> Response:
         """Add an item to the caller's watchlist.
@@ -284,7 +300,7 @@ class Stocks(HTTPEndpoint):
           "503": {$ref: "#/components/responses/Unavailable"}
         """
         claims = await _caller(request)
-        values = await _entry(request, partial=False)
+        values = await with_name(request, await _entry(request, partial=False))
         try:
             item = await _store(request).create_item(claims["sub"], values)
         except DuplicateSymbol:
@@ -294,7 +310,9 @@ class Stocks(HTTPEndpoint):
                 422, f"Your watchlist is full: it holds at most {MAX_ITEMS_PER_USER:,} items."
             ) from None
         return ItemsResponse(
-            item.as_json(), status_code=201, headers={"Location": f"/api/stocks/{item.id}"}
+            _item(item, await _quotes(request, [item.symbol])),
+            status_code=201,
+            headers={"Location": f"/api/stocks/{item.id}"},
         )
 
 
@@ -320,7 +338,7 @@ class Stock(HTTPEndpoint):
         item = await _store(request).get_item(claims["sub"], item_id)
         if item is None:
             raise _not_found(item_id)
-        return ItemsResponse(item.as_json())
+        return ItemsResponse(_item(item, await _quotes(request, [item.symbol])))
 
     async def patch(self, request: Request) -> Response:
         """Change some of an item's fields.
@@ -352,7 +370,7 @@ class Stock(HTTPEndpoint):
             raise _duplicate(values["symbol"]) from None
         if item is None:
             raise _not_found(item_id)
-        return ItemsResponse(item.as_json())
+        return ItemsResponse(_item(item, await _quotes(request, [item.symbol])))
 
     async def put(self, request: Request) -> Response:
         """Change some of an item's fields, as PATCH does.

@@ -26,6 +26,8 @@ from webapp.csrf import CrossSiteProtection
 from webapp.headers import SecurityHeaders, security_headers
 from webapp.identity import session_user
 from webapp.limits import RejectOversizedBodies
+from webapp.quotes import make_provider
+from webapp.quotes.cache import QuoteCache
 from webapp.ratelimit import RateLimit
 from webapp.sessions import Sessions
 from webapp.settings import Settings, load_settings
@@ -168,6 +170,26 @@ async def favicon(request: Request) -> Response:
     return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
+def _quote_cache(settings: Settings) -> QuoteCache | None:
+    """The process's one quote cache, or ``None`` when quotes are off; says which in the log."""
+    provider = make_provider(
+        settings.quotes_provider,
+        api_key=str(settings.quotes_api_key),
+        base_url=settings.quotes_base_url,
+        timeout=settings.quotes_timeout,
+    )
+    if provider is None:
+        logger.info("quotes: off (QUOTES_PROVIDER=off, or unset in production)")
+        return None
+    logger.info(
+        "quotes: %s, fresh for %g s, each call at most %g s",
+        provider.name,
+        settings.quotes_ttl,
+        settings.quotes_timeout,
+    )
+    return QuoteCache(provider, ttl=settings.quotes_ttl, timeout=settings.quotes_timeout)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the ASGI app; with no settings, read them from the environment."""
     settings = settings or load_settings()
@@ -188,10 +210,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 httpx2.AsyncClient(timeout=PROVIDER_TIMEOUT_SECONDS, follow_redirects=False)
             )
             verifier = IdTokenVerifier(settings.oidc_discovery_url, settings.api_audiences, http)
+            quotes = _quote_cache(settings)
+            if quotes is not None:
+                stack.push_async_callback(quotes.aclose)
             yield {
                 "settings": settings,
                 "store": store,
                 "verifier": verifier,
+                "quotes": quotes,
                 "oauth": auth.build_oauth(settings),
                 "templates": build_templates(settings),
             }

@@ -98,7 +98,7 @@ def _database(step: Callable[..., T], *args: object, **kwargs: object) -> T:
         sys.exit(f"watchlist: {exc}")
 
 
-def _serve(host: str, port: int, workers: int) -> None:
+def _serve(host: str, port: int, workers: int, debug: bool) -> None:
     from webapp.app import create_app
 
     settings = _settings(port)
@@ -117,9 +117,11 @@ def _serve(host: str, port: int, workers: int) -> None:
             file=sys.stderr,
         )
     if workers > 1:  # each worker builds its own app, with the same settings
-        serving.run(serving.APP_FACTORY, factory=True, workers=workers, host=host, port=port)
+        serving.run(
+            serving.APP_FACTORY, factory=True, workers=workers, host=host, port=port, debug=debug
+        )
     else:
-        serving.run(create_app(settings), host=host, port=port)
+        serving.run(create_app(settings), host=host, port=port, debug=debug)
 
 
 def _token(email: str, name: str | None, port: int) -> None:
@@ -175,4 +177,4 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "schema":
         sys.stdout.write(mysql_ddl())
     else:
-        _serve(args.host, args.port, args.workers)
+        _serve(args.host, args.port, args.workers, args.debug)

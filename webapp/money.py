@@ -81,6 +81,13 @@ def display(price: Decimal | None, *, places: int = 2) -> str:
     return f"{grouped}.{fraction}" if fraction else grouped
 
 
+def signed(change: Decimal | None) -> str:
+    """A change for people to read: ``+1.25``, ``-0.0300``, ``0.00``."""
+    if change is None:
+        return ""
+    return ("+" if change > 0 else "") + display(change)
+
+
 def to_json(price: Decimal | None) -> Decimal | None:
     """The price as ``dumps`` writes it: a JSON number with exactly its digits."""
     return None if price is None else Decimal(plain(price))

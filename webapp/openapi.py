@@ -134,9 +134,36 @@ def components(max_body_bytes: int) -> dict[str, Any]:
         "notes": {"type": "string"},
         "created_at": timestamp,
         "updated_at": timestamp,
+        "quote": {
+            "anyOf": [{"$ref": "#/components/schemas/Quote"}, {"type": "null"}],
+            "description": "The symbol's latest quote from the cache; `null` when none is known "
+            "yet (or quotes are off).",
+        },
+    }
+    number_or_null = {"type": ["number", "null"]}
+    quote = {
+        "price": {"type": "number", "description": "The last price, in `currency`."},
+        "previous_close": {**number_or_null, "description": "The previous trading day's close."},
+        "change": {**number_or_null, "description": "`price` - `previous_close`."},
+        "change_percent": {**number_or_null, "description": "`change` in % of the close."},
+        "currency": {"type": ["string", "null"], "examples": ["USD"]},
+        "as_of": {**timestamp, "description": "When the price was made, ISO 8601 in UTC."},
+        "market_state": {"enum": ["open", "closed", "unknown"]},
+        "source": {"type": "string", "description": "The provider.", "examples": ["demo"]},
+        "stale": {
+            "type": "boolean",
+            "description": "Older than twice `QUOTES_TTL`: the provider has not answered since.",
+        },
     }
     return {
         "schemas": {
+            "Quote": {
+                "type": "object",
+                "description": "A symbol's last price and the day's move; numbers exact.",
+                "required": list(quote),
+                "additionalProperties": False,
+                "properties": quote,
+            },
             "Item": {
                 "type": "object",
                 "description": "One entry of your watchlist.",
@@ -149,6 +176,17 @@ def components(max_body_bytes: int) -> dict[str, Any]:
                         "notes": "core holding",
                         "created_at": "2025-01-02T09:30:00.000000Z",
                         "updated_at": "2025-01-02T09:30:00.000000Z",
+                        "quote": {
+                            "price": 189.5,
+                            "previous_close": 187.25,
+                            "change": 2.25,
+                            "change_percent": 1.2016,
+                            "currency": "USD",
+                            "as_of": "2025-01-02T15:04:00Z",
+                            "market_state": "open",
+                            "source": "finnhub",
+                            "stale": False,
+                        },
                     }
                 ],
                 "required": list(item),

@@ -20,11 +20,15 @@ from webapp import money
 from webapp.auth import login_url
 from webapp.identity import verified_items, verified_user
 from webapp.limits import read_form
+from webapp.quotes import LABELS
+from webapp.quotes.cache import QuoteCache, with_name
 from webapp.store import DuplicateSymbol, Item, ItemLimitReached, Store
 from webapp.templating import is_htmx, render
 from webapp.validation import FIELDS, MAX_ITEMS_PER_USER, InvalidEntry, clean_entry
 
 PAGE = "watchlist.html"
+#: How soon the page asks again while quotes it shows are being looked up.
+PENDING_POLL_SECONDS = 1
 User = dict[str, Any]
 Handler = Callable[[Request, User], Awaitable[Response]]
 
@@ -84,7 +88,39 @@ def _page(
     context.setdefault("editing", None)
     context.setdefault("focus", None)
     context["items"] = items
+    return _render(request, user, context, items, status_code=status_code, block=block)
+
+
+def _render(
+    request: Request,
+    user: User,
+    context: dict[str, Any],
+    items: list[Item],
+    *,
+    status_code: int = 200,
+    block: str | None = None,
+) -> Response:
+    """The watchlist page, or one of its blocks, with the cached quotes of ``items``."""
+    context = {**context, **_quotes(request, items)}
     return render(request, PAGE, context, user=user, status_code=status_code, block=block)
+
+
+def _quotes(request: Request, items: list[Item]) -> dict[str, Any]:
+    """What the page shows of quotes: from the cache at once, never waiting for one. The
+    symbols it has nothing fresh for are looked up meanwhile, and the page asks again
+    soon while they are."""
+    cache: QuoteCache | None = request.state.quotes
+    if cache is None:
+        return {"quotes_on": False, "quotes": {}, "quotes_label": "", "quotes_ttl": 0}
+    symbols = [item.symbol for item in items]
+    ttl = max(1, round(cache.ttl))
+    return {
+        "quotes_on": True,
+        "quotes": cache.peek(symbols),
+        "quotes_label": LABELS.get(cache.provider.name, cache.provider.name),
+        "quotes_ttl": ttl,
+        "poll_seconds": PENDING_POLL_SECONDS if cache.looking_up(symbols) else ttl,
+    }
 
 
 async def home(request: Request) -> Response:
@@ -102,13 +138,24 @@ async def watchlist(request: Request) -> Response:
     return _page(request, user, items, block="watchlist" if is_htmx(request) else None)
 
 
+async def quotes(request: Request) -> Response:
+    """The quotes poll: every row's live cells, swapped in out of band, and the next poll."""
+    found = await verified_items(request)
+    if found is None:
+        return _sign_in_again(request)
+    if not is_htmx(request):
+        return RedirectResponse("/watchlist", status_code=303)
+    user, items = found
+    return _render(request, user, {"items": items}, items, block="quotes")
+
+
 @signed_in
 async def add(request: Request, user: User) -> Response:
     sub = user["sub"]
     store = _store(request)
     values = await _form(request)
     try:
-        await store.create_item(sub, clean_entry(values, from_form=True))
+        await store.create_item(sub, await with_name(request, clean_entry(values, from_form=True)))
     except InvalidEntry as exc:
         errors, status_code = exc.errors, 422
     except DuplicateSymbol:
@@ -147,7 +194,7 @@ def _gone(request: Request, user: User) -> Response:
 
 
 def _row(request: Request, user: User, item: Item) -> Response:
-    return render(request, PAGE, {"item": item, "focus": "row"}, user=user, block="row")
+    return _render(request, user, {"item": item, "focus": "row"}, [item], block="row")
 
 
 @signed_in
@@ -171,7 +218,7 @@ async def edit(request: Request, user: User) -> Response:
     values["price"] = money.form_value(item.price)
     context: dict[str, Any] = {"item": item, "values": values, "errors": {}, "focus": "edit"}
     if is_htmx(request):
-        return render(request, PAGE, context, user=user, block="edit_row")
+        return _render(request, user, context, [item], block="edit_row")
     items = await _store(request).list_items(user["sub"])
     return _page(request, user, items, **{**context, "editing": item.id})
 
@@ -204,7 +251,7 @@ async def update(request: Request, user: User) -> Response:
         "focus": "edit",
     }
     if is_htmx(request):
-        return render(request, PAGE, context, user=user, block="edit_row")
+        return _render(request, user, context, [current], block="edit_row")
     items = await store.list_items(sub)
     return _page(request, user, items, status_code=status_code, **{**context, "editing": item_id})
 
@@ -233,6 +280,7 @@ class ItemPage(HTTPEndpoint):
 routes = [
     Route("/", home, methods=["GET"]),
     Route("/watchlist", WatchlistPage),
+    Route("/watchlist/quotes", quotes, methods=["GET"]),
     Route("/watchlist/{item_id:int}", ItemPage),
     Route("/watchlist/{item_id:int}/edit", edit, methods=["GET"]),
     Route("/watchlist/{item_id:int}/delete", delete, methods=["POST"]),

@@ -7,11 +7,13 @@ closes the database pool, and the process exits 0.
 
 from __future__ import annotations
 
+import copy
 import signal
 from types import FrameType
 from typing import Any
 
 import uvicorn
+import uvicorn.config
 from starlette.types import ASGIApp
 
 #: How long running requests may take to finish after SIGTERM; keep it under what the
@@ -21,7 +23,24 @@ GRACEFUL_SHUTDOWN_SECONDS = 20
 APP_FACTORY = "webapp.app:create_app"
 
 
-def run(app: ASGIApp | str, *, host: str, port: int, workers: int = 1, **options: Any) -> None:
+def log_config(*, debug: bool = False) -> dict[str, Any]:
+    """uvicorn's logging, with the app's own loggers (``webapp.*``) printed the same way:
+    what the app says at start-up (quotes, migrations) and on trouble reaches the log."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    level = "DEBUG" if debug else "INFO"
+    config["loggers"]["webapp"] = {"handlers": ["default"], "level": level, "propagate": False}
+    return config
+
+
+def run(
+    app: ASGIApp | str,
+    *,
+    host: str,
+    port: int,
+    workers: int = 1,
+    debug: bool = False,
+    **options: Any,
+) -> None:
     """Serve ``app`` until SIGTERM or Ctrl-C, then shut down gracefully.
 
     With several ``workers``, ``app`` is the import string of a factory (``APP_FACTORY``,
@@ -42,6 +61,7 @@ def run(app: ASGIApp | str, *, host: str, port: int, workers: int = 1, **options
             port=port,
             workers=workers,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            log_config=log_config(debug=debug),
             **options,
         )
     finally:

@@ -68,7 +68,24 @@ SETTINGS = (
         "A session unused this long ends (`30m`, `12h`, `7d` or seconds).",
     ),
     Setting("SESSION_LIFETIME", "7d", "A session ends this long after sign-in, used or not."),
+    Setting(
+        "QUOTES_PROVIDER",
+        "demo",
+        "Where quotes come from: `demo` (made up, no network), `finnhub`, `twelvedata`, "
+        "`yahoo` or `off`. Unset in production: `off`.",
+    ),
+    Setting("QUOTES_API_KEY", "", "The key of `finnhub` or `twelvedata`; required with them."),
+    Setting(
+        "QUOTES_BASE_URL",
+        "",
+        "A keyed provider's API root, for a proxy or a recorded-response server "
+        "(default: the provider's own).",
+    ),
+    Setting("QUOTES_TTL", "60", "Seconds a quote stays fresh (`60`, `2m`)."),
+    Setting("QUOTES_TIMEOUT", "3", "Seconds a provider call may take (`3`, `0.5`)."),
 )
+QUOTES_PROVIDERS = ("demo", "finnhub", "twelvedata", "yahoo", "off")
+KEYED_PROVIDERS = ("finnhub", "twelvedata")
 
 
 class SettingsError(Exception):
@@ -100,6 +117,11 @@ class Settings:
     secret_key_fallbacks: tuple[Secret, ...] = ()
     session_idle_timeout: int = 12 * 3600
     session_lifetime: int = 7 * 24 * 3600
+    quotes_provider: str = "off"
+    quotes_api_key: Secret = _NO_SECRET
+    quotes_base_url: str = ""
+    quotes_ttl: float = 60.0
+    quotes_timeout: float = 3.0
 
     def __repr__(self) -> str:
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -199,6 +221,20 @@ class Settings:
         if idle > lifetime:
             raise SettingsError("SESSION_IDLE_TIMEOUT must not be longer than SESSION_LIFETIME.")
 
+        provider = get("QUOTES_PROVIDER") or ("off" if production else "demo")
+        if provider not in QUOTES_PROVIDERS:
+            raise SettingsError(
+                f"QUOTES_PROVIDER must be one of {', '.join(QUOTES_PROVIDERS)}, not {provider!r}."
+            )
+        api_key = get("QUOTES_API_KEY")
+        if provider in KEYED_PROVIDERS and not api_key:
+            raise SettingsError(f"QUOTES_API_KEY is required when QUOTES_PROVIDER={provider}.")
+        base_url = get("QUOTES_BASE_URL").rstrip("/")
+        if base_url:
+            _require_http_url("QUOTES_BASE_URL", base_url)
+        ttl = _duration("QUOTES_TTL", get("QUOTES_TTL") or "60")
+        timeout = _seconds("QUOTES_TIMEOUT", get("QUOTES_TIMEOUT") or "3")
+
         return cls(
             database_url=database_url,
             google_client_id=client_id or DEV_CLIENT_ID,
@@ -213,6 +249,11 @@ class Settings:
             secret_key_fallbacks=tuple(Secret(key) for key in fallbacks),
             session_idle_timeout=idle,
             session_lifetime=lifetime,
+            quotes_provider=provider,
+            quotes_api_key=Secret(api_key),
+            quotes_base_url=base_url,
+            quotes_ttl=float(ttl),
+            quotes_timeout=timeout,
         )
 
 
@@ -240,6 +281,19 @@ def _duration(name: str, value: str) -> int:
             f"{name} must be a positive duration like 30m, 12h or 7d, not {value!r}."
         )
     return int(number) * _UNITS[unit]
+
+
+def _seconds(name: str, value: str) -> float:
+    """A positive number of seconds, fractions allowed (``3``, ``0.5``), at most a minute."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 60:
+        raise SettingsError(
+            f"{name} must be a number of seconds above 0 and up to 60, not {value!r}."
+        )
+    return seconds
 
 
 def _require_http_url(name: str, value: str) -> None:

@@ -115,3 +115,12 @@ def _notes(value: Any, from_form: bool) -> str:
 
 def _price(value: Any, from_form: bool) -> Decimal | None:
     return money.parse(value, from_form=from_form)
+
+
+def named(name: str) -> dict[str, str]:
+    """``{"name": name}`` cleaned by the rules, for a name that came from elsewhere (a quote
+    provider): empty when it breaks them, so that it can never fail the add."""
+    try:
+        return clean_entry({"name": name}, partial=True)
+    except InvalidEntry:
+        return {}

@@ -71,7 +71,7 @@ def test_sign_in_manage_and_sign_out(page: Page, watch: Watch, server: Server) -
     price.press("Enter")
     expect(page.locator("#rows tr.editing")).to_have_count(0)
     msft = page.locator("#rows tr", has_text="MSFT")
-    expect(msft.locator("td.num")).to_have_text("415.75")
+    expect(msft.locator("td.mine .my-price")).to_have_text("415.75")
     expect(page.get_by_role("link", name="Edit MSFT")).to_be_focused()
 
     # Cancel restores the row.

@@ -5,6 +5,7 @@ The provider here is a stand-in that records its calls: the cache is what is tes
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -232,3 +233,28 @@ def test_peek_never_waits() -> None:
         await cache.aclose()
 
     asyncio.run(run())
+
+
+def test_calls_keep_to_the_providers_calls_a_minute() -> None:
+    provider, clock = StandIn(batch_size=1), Clock()
+    provider.calls_per_minute = 600  # one every 0.1 s
+
+    async def run() -> list[float]:
+        cache = _cache(provider, clock)
+        loop = asyncio.get_running_loop()
+        started: list[float] = []
+        fetch = provider.fetch
+
+        async def timed(symbols: Sequence[str]) -> dict[str, Result]:
+            started.append(loop.time())
+            return await fetch(symbols)
+
+        provider.fetch = timed  # type: ignore[method-assign]
+        await cache.get(["A", "B", "C", "D"], wait=2)
+        await cache.aclose()
+        return started
+
+    started = asyncio.run(run())
+    assert len(started) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(started)]
+    assert min(gaps) >= 0.09, gaps

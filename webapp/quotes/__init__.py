@@ -143,3 +143,34 @@ def quote(
         name=name or None,
         source=source,
     )
+
+
+#: What the page says quotes come from, by provider.
+LABELS: Mapping[str, str] = {
+    "demo": "Demo prices",
+    "finnhub": "Finnhub",
+    "twelvedata": "Twelve Data",
+    "yahoo": "Yahoo Finance",
+}
+
+
+def make_provider(name: str, *, api_key: str, base_url: str, timeout: float) -> Provider | None:
+    """The provider ``QUOTES_PROVIDER`` names, or ``None`` for ``off``. ``base_url`` (when
+    set) replaces a keyed provider's API root."""
+    if name == "demo":
+        from webapp.quotes.demo import Demo
+
+        return Demo()
+    if name == "finnhub":
+        from webapp.quotes.finnhub import Finnhub
+
+        return Finnhub(api_key, timeout=timeout, base_url=base_url or Finnhub.BASE_URL)
+    if name == "twelvedata":
+        from webapp.quotes.twelvedata import TwelveData
+
+        return TwelveData(api_key, timeout=timeout, base_url=base_url or TwelveData.BASE_URL)
+    if name == "yahoo":
+        from webapp.quotes.yahoo import Yahoo
+
+        return Yahoo(timeout=timeout)
+    return None

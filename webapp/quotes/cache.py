@@ -26,9 +26,14 @@ import random
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
+from starlette.requests import Request
+
+from webapp import money
 from webapp.quotes import Failed, Provider, ProviderError, Quote, RateLimited, Unknown
+from webapp.validation import named
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +51,23 @@ class Seen:
     unknown: bool
     #: The quote is older than twice the ttl: show it marked as such.
     stale: bool
+
+    def as_json(self) -> dict[str, Any] | None:
+        """An item's ``quote`` in the API; ``None`` when no quote is known."""
+        quote = self.quote
+        if quote is None:
+            return None
+        return {
+            "price": money.to_json(quote.price),
+            "previous_close": money.to_json(quote.previous_close),
+            "change": money.to_json(quote.change),
+            "change_percent": money.to_json(quote.change_percent),
+            "currency": quote.currency,
+            "as_of": quote.as_of.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "market_state": quote.market_state,
+            "source": quote.source,
+            "stale": self.stale,
+        }
 
 
 _NOTHING = Seen(quote=None, unknown=False, stale=False)
@@ -87,6 +109,10 @@ class QuoteCache:
         self._limit = asyncio.Semaphore(max(1, provider.max_concurrency))
         self._paused_until = 0.0
         self._failures = 0
+        #: The provider's calls a minute, as the least time between two calls' starts.
+        per_minute = provider.calls_per_minute
+        self._spacing = 60.0 / per_minute if per_minute else 0.0
+        self._next_call = 0.0
         #: Upstream calls made, for the benchmark's fan-out figure and the tests.
         self.upstream_calls = 0
 
@@ -126,6 +152,16 @@ class QuoteCache:
             seen.update(self.peek(missing))
         return seen
 
+    async def name_of(self, symbol: str) -> str:
+        """The instrument's name, if the provider knows the symbol within the timeout; else
+        empty. For filling in a new item's name."""
+        seen = (await self.get([symbol]))[symbol]
+        return seen.quote.name or "" if seen.quote is not None else ""
+
+    def looking_up(self, symbols: Iterable[str]) -> bool:
+        """Whether a lookup of any of ``symbols`` is under way."""
+        return any(symbol in self._in_flight for symbol in symbols)
+
     # Refreshing.
 
     def _want(self, symbols: list[str], now: float) -> None:
@@ -164,6 +200,7 @@ class QuoteCache:
     async def _fetch(self, batch: list[str]) -> None:
         try:
             async with self._limit:
+                await self._wait_for_a_slot()
                 if self._clock() < self._paused_until:
                     return  # paused while this batch waited its turn
                 self.upstream_calls += 1
@@ -182,6 +219,15 @@ class QuoteCache:
                 future = self._in_flight.pop(symbol, None)
                 if future is not None and not future.done():
                     future.set_result(None)
+
+    async def _wait_for_a_slot(self) -> None:
+        """Keep to the provider's calls a minute (its free tier's limit)."""
+        if not self._spacing:
+            return
+        loop = asyncio.get_running_loop()
+        start = max(loop.time(), self._next_call)
+        self._next_call = start + self._spacing
+        await asyncio.sleep(start - loop.time())
 
     def _succeeded(self, results: dict[str, Quote | Unknown | Failed]) -> None:
         now = self._clock()
@@ -222,3 +268,12 @@ class QuoteCache:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.provider.aclose()
+
+
+async def with_name(request: Request, values: dict[str, Any]) -> dict[str, Any]:
+    """A new entry without a name gets the provider's, when it knows the symbol within the
+    timeout; a name that breaks the rules, or none, leaves it empty. Never fails the add."""
+    cache: QuoteCache | None = request.state.quotes
+    if values.get("name") or cache is None:
+        return values
+    return {**values, **named(await cache.name_of(values["symbol"]))}

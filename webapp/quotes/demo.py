@@ -39,8 +39,18 @@ def _draw(*parts: object) -> float:
 
 
 def _level(symbol: str) -> float:
-    """Somewhere between about 5 and 900 (most near 70), the same every day."""
-    return math.exp(math.log(70) + 0.9 * _draw("level", symbol))
+    """A plausible level for the kind of symbol, the same every day: an exchange rate near
+    1, an index in the thousands, a coin in the hundreds to tens of thousands, a share
+    between about 5 and 900 (most near 70)."""
+    if symbol.endswith("=X"):
+        typical, spread = 1.0, 0.2
+    elif symbol.startswith("^"):
+        typical, spread = 5000.0, 0.8
+    elif symbol.endswith("-USD"):
+        typical, spread = 2000.0, 1.5
+    else:
+        typical, spread = 70.0, 0.9
+    return math.exp(math.log(typical) + spread * _draw("level", symbol))
 
 
 def _close(symbol: str, day: date) -> float:
@@ -89,7 +99,9 @@ class Demo:
         step = int((moment - midnight).total_seconds() // _SECONDS_A_STEP)
         previous = _close(symbol, day - timedelta(days=1))
         price = previous * math.exp(_walk(symbol, day, step))
-        places = Decimal("0.01") if previous >= 1 else Decimal("0.0001")
+        # Exchange rates and prices below 1 to four places, as they are quoted.
+        fine = previous < 1 or symbol.endswith("=X")
+        places = Decimal("0.0001") if fine else Decimal("0.01")
         as_of = midnight + timedelta(seconds=math.ceil(step * _SECONDS_A_STEP))
         return (
             Decimal(repr(price)).quantize(places),

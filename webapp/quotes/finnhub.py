@@ -31,6 +31,8 @@ class Finnhub:
     """Quotes from Finnhub; the key travels in the ``X-Finnhub-Token`` header only."""
 
     name = "finnhub"
+    #: The API's root (``QUOTES_BASE_URL`` replaces it).
+    BASE_URL = "https://finnhub.io/api/v1"
     batch_size = 1
     max_concurrency = 4
     calls_per_minute: int | None = 60
@@ -39,7 +41,7 @@ class Finnhub:
         self,
         api_key: str,
         *,
-        base_url: str = "https://finnhub.io/api/v1",
+        base_url: str = BASE_URL,
         client: httpx2.AsyncClient | None = None,
         timeout: float = 3.0,
     ) -> None:

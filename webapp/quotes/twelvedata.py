@@ -60,6 +60,8 @@ class TwelveData:
     """Quotes from Twelve Data; the key travels in the ``Authorization`` header only."""
 
     name = "twelvedata"
+    #: The API's root (``QUOTES_BASE_URL`` replaces it).
+    BASE_URL = "https://api.twelvedata.com"
     batch_size = 8
     max_concurrency = 1
     calls_per_minute: int | None = 1
@@ -68,7 +70,7 @@ class TwelveData:
         self,
         api_key: str,
         *,
-        base_url: str = "https://api.twelvedata.com",
+        base_url: str = BASE_URL,
         client: httpx2.AsyncClient | None = None,
         timeout: float = 3.0,
     ) -> None:
