@@ -38,3 +38,18 @@ document.addEventListener("visibilitychange", () => {
     window.htmx.trigger(poll, "quotes:refresh");
   }
 });
+
+// Quote times in the reader's own time zone: the server, which does not know it, writes
+// today's times in UTC ("14:32 UTC"); dates and "closed" stay as they are.
+function localTimes(root) {
+  for (const time of root.querySelectorAll("td.last time[datetime]")) {
+    const moment = new Date(time.getAttribute("datetime"));
+    if (!time.textContent.endsWith(" UTC") || Number.isNaN(moment.getTime())) {
+      continue;
+    }
+    time.textContent = moment.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    time.title = moment.toISOString().replace(".000Z", "Z");
+  }
+}
+document.addEventListener("DOMContentLoaded", () => localTimes(document));
+document.addEventListener("htmx:load", (event) => localTimes(event.detail.elt));

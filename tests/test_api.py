@@ -284,9 +284,9 @@ def test_a_duplicate_symbol_is_a_conflict(client: TestClient, alice: dict[str, s
 
 
 @contextmanager
-def live_server(database_url: str, provider: Provider) -> Iterator[str]:
+def live_server(database_url: str, provider: Provider, **overrides: object) -> Iterator[str]:
     """The app under a real uvicorn on a free loopback port, for truly concurrent requests."""
-    app = create_app(make_settings(database_url, provider))
+    app = create_app(make_settings(database_url, provider, **overrides))
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", loop="asyncio"
     )

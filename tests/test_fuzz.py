@@ -63,7 +63,8 @@ FULL = "Your watchlist is full"
 @pytest.fixture(params=DATABASES)
 def api_url(request: pytest.FixtureRequest, provider: Provider) -> Iterator[str]:
     database_url: str = request.getfixturevalue(f"{request.param}_url")
-    with live_server(database_url, provider) as url:
+    # Demo quotes on, so that every answer's quote is checked against its schema too.
+    with live_server(database_url, provider, quotes_provider="demo") as url:
         yield url
 
 

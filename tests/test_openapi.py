@@ -353,10 +353,15 @@ def test_the_examples_are_valid(document: dict[str, Any]) -> None:
 # --- Real answers match the documented responses -------------------------------------------
 
 
+@pytest.mark.parametrize("quotes", ["off", "demo"])
 def test_answers_match_the_document(
-    sqlite_client: TestClient, document: dict[str, Any], alice: dict[str, str]
+    make_client: ClientFactory,
+    sqlite_url: str,
+    document: dict[str, Any],
+    alice: dict[str, str],
+    quotes: str,
 ) -> None:
-    client = sqlite_client
+    client = make_client(sqlite_url, quotes_provider=quotes)
     stocks, item = "/api/stocks", "/api/stocks/{item_id}"
 
     def check(method: str, path: str, status: int, **kwargs: Any) -> httpx2.Response:
@@ -381,6 +386,8 @@ def test_answers_match_the_document(
     check("POST", stocks, 413, headers={**alice, **JSON}, content=b" " * (65 * 1024))
     listed = check("GET", stocks, 200, headers=alice).json()
     assert len(listed) == 2
+    # With quotes on, each answer carries a Quote, checked against its schema above.
+    assert all((entry["quote"] is not None) == (quotes == "demo") for entry in listed)
     ids = {"item_id": created["id"]}
     check("GET", item, 200, headers=alice, params=ids)
     check("PATCH", item, 200, headers=alice, params=ids, json={"notes": "earnings"})

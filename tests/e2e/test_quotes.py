@@ -90,6 +90,9 @@ def test_demo_quotes_move_without_a_reload(
     change = row.locator("td.change")
     # ▲ or ▼, and the same said in words for a screen reader.
     expect(change.locator(".visually-hidden")).to_have_text(re.compile(r"^(up|down|unchanged)$"))
+    # The time is the reader's own, in their zone and their locale's format ("03:50 PM"
+    # here), in place of the server's "15:50 UTC".
+    expect(row.locator("td.last time")).to_have_text(re.compile(r"^\d{1,2}:\d\d( [AP]M)?$"))
     first = price.inner_text()
     # The demo walk steps every few seconds, and the page asks again every QUOTES_TTL.
     expect(price).not_to_have_text(first, timeout=30_000)
