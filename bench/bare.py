@@ -5,6 +5,11 @@ authentication, no session, no middleware and no validation: the person is named
 an ``X-User`` header. Each endpoint runs the same SQL statements as the app's (the page's
 list without the session check the app joins to it) and answers the same bytes:
 ``templates/watchlist.html`` rendered whole, or the same JSON.
+With ``QUOTES_PROVIDER=finnhub`` (and ``QUOTES_BASE_URL`` of the benchmark's stand-in,
+``QUOTES_TTL`` and ``BENCH_QUOTED_SYMBOLS``), it shows the same quotes as the app with a
+warm cache, from a dict of ``Seen`` built once at start (``bench.quotes.seen``), with the
+same template context the app's ``pages._quotes`` gives and the same JSON; otherwise
+quotes are off, as in the app in production by default.
 Each row becomes a named tuple, read from ``Record._mapping`` (the values, in order) rather
 than through the ``Record``'s attributes (a look-up on every access).
 Served like the app: ``uvicorn bench.bare:create_app --factory`` with ``DATABASE_URL``
@@ -30,8 +35,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from bench import quotes
 from webapp import money
 from webapp.api import ItemsResponse
+from webapp.quotes import LABELS
+from webapp.quotes.cache import Seen
 from webapp.templating import FILTERS
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -62,7 +70,8 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds") + "Z"
 
 
-def _json(row: Any) -> dict[str, Any]:
+def _json(row: Any, known: dict[str, Seen]) -> dict[str, Any]:
+    seen = known.get(row.symbol)
     return {
         "id": row.id,
         "symbol": row.symbol,
@@ -71,7 +80,7 @@ def _json(row: Any) -> dict[str, Any]:
         "notes": row.notes,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
-        "quote": None,  # quotes are off here, as in the app in production by default
+        "quote": None if seen is None else seen.as_json(),
     }
 
 
@@ -86,6 +95,19 @@ def create_app() -> Starlette:
     env.filters.update(FILTERS)
     env.globals["dev_sign_in"] = False
     page = env.get_template("watchlist.html")
+    quoted = os.environ.get("QUOTES_PROVIDER") == "finnhub"
+    known: dict[str, Seen] = {}
+    #: What the app's ``pages._quotes`` gives the template, once its cache is warm.
+    shown: dict[str, Any] = NO_QUOTES
+    if quoted:
+        ttl = max(1, round(float(os.environ["QUOTES_TTL"])))
+        shown = {
+            "quotes_on": True,
+            "quotes": known,
+            "quotes_label": LABELS["finnhub"],
+            "quotes_ttl": ttl,
+            "poll_seconds": ttl,
+        }
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -94,14 +116,14 @@ def create_app() -> Starlette:
         sub = request.headers["x-user"]
         items = [Row(*record._mapping) for record in await database.fetch_all(LIST, {"sub": sub})]
         user = {"sub": sub, "email": sub, "name": sub.partition("@")[0], "picture": None}
-        context = {"user": user, "items": items, "values": {}, "errors": {}, **NO_QUOTES}
+        context = {"user": user, "items": items, "values": {}, "errors": {}, **shown}
         return HTMLResponse(page.render(context, editing=None, focus=None))
 
     async def stocks(request: Request) -> Response:
         sub = request.headers["x-user"]
         if request.method == "GET":
             items = await database.fetch_all(LIST, {"sub": sub})
-            return ItemsResponse([_json(Row(*item._mapping)) for item in items])
+            return ItemsResponse([_json(Row(*item._mapping), known) for item in items])
         body = await request.json()
         await database.fetch_val(COUNT, {"sub": sub})
         now = datetime.now(UTC).replace(tzinfo=None)
@@ -115,7 +137,7 @@ def create_app() -> Starlette:
             "updated_at": now,
         }
         item_id = await database.execute(INSERT, {"sub": sub, **values})
-        item = _json(SimpleNamespace(id=item_id, **values))
+        item = _json(SimpleNamespace(id=item_id, **values), known)
         return ItemsResponse(item, status_code=201, headers={"Location": f"/api/stocks/{item_id}"})
 
     async def stock(request: Request) -> Response:
@@ -128,6 +150,9 @@ def create_app() -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await database.connect()
+        if quoted:
+            symbols = os.environ["BENCH_QUOTED_SYMBOLS"].split(",")
+            known.update(await quotes.seen(os.environ["QUOTES_BASE_URL"], symbols))
         try:
             yield
         finally:

@@ -3,10 +3,17 @@
 Most people get a random number of items; a few get exactly ``PROBE_ITEMS`` (the ones the
 load generator reads and writes as), and three more get 10, 100 and 1,000 items for the
 cost-per-item measurement.
+
+For the quotes sections, ``fanout`` more people have lists drawn from a small pool of
+``quoted_symbols`` symbols that the stand-in provider knows (``bench/quotes.py``), so that
+their lists overlap; the first ``probes`` of them have exactly ``quoted_items`` and are the
+ones the quoted load reads as. They come from a random generator of their own, so the rest
+of the data set is the same with or without them.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import string
 from dataclasses import dataclass
@@ -54,6 +61,16 @@ class DataSet:
     scaling: dict[int, str]
     users: int
     items: int
+    #: The symbols the quoted people's lists draw from, which the stand-in quotes.
+    quoted_symbols: list[str]
+    #: The people whose lists overlap on ``quoted_symbols`` (the fan-out's).
+    fanout: list[str]
+    #: The first of them, with ``quoted_items`` each: the quoted load reads as these.
+    quoted_readers: list[str]
+    #: Each fan-out person's item count.
+    fanout_items: dict[str, int]
+    #: Every symbol on a quoted reader's list.
+    reader_symbols: list[str]
 
 
 def sub(index: int) -> str:
@@ -85,8 +102,14 @@ def load(
     max_items: int,
     probes: int,
     seed: int,
+    quoted_symbols: int,
+    quoted_items: int,
+    fanout: int,
+    fanout_min_items: int,
 ) -> DataSet:
-    """Fill the database: ``users`` people, the first ``2 * probes`` with ``PROBE_ITEMS``."""
+    """Fill the database: ``users`` people, the first ``2 * probes`` with ``PROBE_ITEMS``;
+    then ``fanout`` people with ``fanout_min_items`` to ``quoted_items`` items each from
+    ``quoted_symbols`` symbols, the first ``probes`` of them with ``quoted_items``."""
     rng = random.Random(seed)  # noqa: S311 (made-up data, not secrets)
     symbols = _symbol_pool(rng, max(max_items, *SCALING_ITEMS) * 3)
     sizes = {
@@ -98,12 +121,17 @@ def load(
     now = datetime.now(UTC).replace(tzinfo=None)
     rows: list[tuple[Any, ...]] = []
     total = 0
+    quoted_rng = random.Random(seed + 1)  # noqa: S311
+    pool = _ticker_pool(quoted_rng, quoted_symbols)
+    lists = _overlapping(quoted_rng, pool, fanout, probes, fanout_min_items, quoted_items)
     with db.root() as connection, connection.cursor() as cursor:
         cursor.execute(f"USE {DATABASE}")
         for person, count in sizes.items():
             rows.extend(_row(rng, person, symbol, now) for symbol in rng.sample(symbols, count))
             if len(rows) >= ROWS_PER_STATEMENT:
                 total += _insert(cursor, rows)
+        for person, chosen in lists.items():
+            rows.extend(_row(quoted_rng, person, symbol, now) for symbol in chosen)
         total += _insert(cursor, rows)
         cursor.execute("SHOW TABLES LIKE 'users'")
         if cursor.fetchone():
@@ -113,7 +141,7 @@ def load(
                 _USERS,
                 [
                     (person, person, person.partition("@")[0], signed_in, signed_in, _EPOCH)
-                    for person in sizes
+                    for person in [*sizes, *lists]
                 ],
             )
         cursor.execute("ANALYZE TABLE watchlist_items")
@@ -123,9 +151,41 @@ def load(
         readers=people[:probes],
         writers=people[probes : 2 * probes],
         scaling=scaling,
-        users=len(sizes),
+        users=len(sizes) + len(lists),
         items=total,
+        quoted_symbols=pool,
+        fanout=list(lists),
+        quoted_readers=list(lists)[:probes],
+        fanout_items={person: len(chosen) for person, chosen in lists.items()},
+        reader_symbols=sorted({s for chosen in list(lists.values())[:probes] for s in chosen}),
     )
+
+
+def _ticker_pool(rng: random.Random, size: int) -> list[str]:
+    """``size`` distinct US-style tickers (one to four letters), the kind Finnhub quotes."""
+    pool: set[str] = set()
+    while len(pool) < size:
+        pool.add("".join(rng.choices(string.ascii_uppercase, k=rng.randint(1, 4))))
+    return sorted(pool)
+
+
+def _overlapping(
+    rng: random.Random, pool: list[str], people: int, probes: int, fewest: int, most: int
+) -> dict[str, list[str]]:
+    """Each person's symbols, drawn from ``pool`` (so lists overlap), every symbol on at
+    least one list; the first ``probes`` people have ``most``."""
+    lists = {
+        f"fanout{i:04d}@example.com": rng.sample(
+            pool, most if i < probes else rng.randint(fewest, most)
+        )
+        for i in range(people)
+    }
+    listed = {symbol for chosen in lists.values() for symbol in chosen}
+    # A symbol no one drew goes on the list of someone who has room for it.
+    roomy = [person for person, chosen in lists.items() if len(chosen) < most]
+    for symbol, person in zip(sorted(set(pool) - listed), itertools.cycle(roomy), strict=False):
+        lists[person].append(symbol)
+    return lists
 
 
 def remove_written(db: MariaDB) -> None:

@@ -2,7 +2,9 @@
 
 Starts a throwaway MariaDB, loads the data set, starts a real OpenID provider, the app and
 the bare app (``bench/bare.py``) under uvicorn, drives both from a load generator in its own
-process (``bench/load.py``), and prints the report.
+process (``bench/load.py``), and prints the report. Then the same with quotes, from a
+stand-in Finnhub on loopback (``bench/quotes.py``): from a warm cache, from a provider that
+answers after 5 s, and the fan-out of many people's pages into upstream requests.
 Everything listens on 127.0.0.1 and is stopped by PID at the end.
 """
 
@@ -12,6 +14,7 @@ import argparse
 import contextlib
 import functools
 import itertools
+import math
 import os
 import platform
 import secrets
@@ -28,9 +31,10 @@ from pathlib import Path
 import httpx2
 import psutil  # type: ignore[import-untyped]
 
-from bench import data, driver, identities, load, mariadb, profile, servers
+from bench import data, driver, identities, load, mariadb, profile, quotes, servers
 from bench.net import LOOPBACK, free_port
 from webapp import devprovider
+from webapp.quotes.finnhub import Finnhub
 from webapp.settings import DEV_CLIENT_ID, DEV_CLIENT_SECRET, SETTINGS
 
 THROUGHPUT_TARGET = 0.8
@@ -42,6 +46,19 @@ MiB = 1024 * 1024
 #: Per-item costs within this factor of each other count as flat (a query per item
 #: would make the larger list's items cost many times more).
 FLAT_TOLERANCE = 1.5
+#: The quoted page and API from a warm cache, against the bare app with the same quotes.
+QUOTED_THROUGHPUT_TARGET = 0.8
+#: The page's p99 with a provider that hangs, against the same with a fast one.
+SLOW_P99_TARGET = 1.2
+#: Long enough that the warm cache is neither refreshed nor stale during the run.
+WARM_TTL = 3600
+#: The slow-provider comparison: quotes go stale quickly, every refresh outlasts the timeout.
+SLOW_TTL = 2
+SLOW_TIMEOUT = 3
+SLOW_DELAY_SECONDS = 5.0
+#: How long the quoted servers' caches may take to fill (Finnhub: one call a second).
+WARM_TIMEOUT_SECONDS = 400.0
+FANOUT_CONNECTIONS = 8
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,8 @@ class Scenario:
     title: str
     mode: str
     path: str
+    #: Read as the quoted readers (lists from the stand-in's symbols), not the readers.
+    quoted: bool = False
 
 
 SCENARIOS = (
@@ -58,6 +77,27 @@ SCENARIOS = (
     Scenario("write", "POST then DELETE /api/stocks", "write", "/api/stocks"),
 )
 TARGETS = ("app", "bare")
+#: The quoted app and the bare app with the same quotes; the app with a fast and a slow provider.
+QUOTED = ("app quoted", "bare quoted")
+SLOW = ("fast", "slow")
+
+
+@dataclass(frozen=True)
+class FanOut:
+    people: int
+    distinct: int
+    batch_size: int
+    calls_per_minute: int
+    ttl: int
+    pages: int
+    seconds: float
+    mean_items: float
+    smallest: int
+    largest: int
+    #: ``/quote`` requests the stand-in received in the two TTLs from the first.
+    quote_requests: int
+    profile_requests: int
+    per_symbol: Counter[str]
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -84,6 +124,20 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=1, help="seed for the data set")
     parser.add_argument(
+        "--quoted-symbols",
+        type=int,
+        default=100,
+        help="symbols the quoted people's lists draw from (the fan-out's distinct symbols)",
+    )
+    parser.add_argument("--fanout", type=int, default=200, help="people in the fan-out")
+    parser.add_argument(
+        "--fanout-ttl",
+        type=int,
+        default=105,
+        help="QUOTES_TTL of the fan-out, in seconds; it loads pages for two of them "
+        "(Finnhub's 60 calls a minute need at least one second per symbol)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         metavar="DIR",
@@ -96,6 +150,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.tiny:
         args.users, args.probes, args.concurrency, args.seconds = 20, 2, "2", 1
         args.rounds, args.max_requests, args.driver_runs = 1, 200, 25
+        args.quoted_symbols, args.fanout, args.fanout_ttl = 8, 20, 10
     args.concurrency = [int(c) for c in str(args.concurrency).split(",")]
     return args
 
@@ -170,6 +225,7 @@ class Bench:
             self.db_pid = db.pid
             started = time.perf_counter()
             url = data.create(db)
+            quoted_items = min(data.PROBE_ITEMS, args.quoted_symbols)
             dataset = data.load(
                 db,
                 url,
@@ -178,16 +234,32 @@ class Bench:
                 max_items=args.max_items,
                 probes=args.probes,
                 seed=args.seed,
+                quoted_symbols=args.quoted_symbols,
+                quoted_items=quoted_items,
+                fanout=args.fanout,
+                fanout_min_items=max(1, quoted_items // 10),
             )
             self.dataset = dataset
             self.db = db
+            self.quoted_scenarios = (
+                Scenario(
+                    "qpage", f"GET /watchlist ({quoted_items} quoted)", "read", "/watchlist", True
+                ),
+                Scenario(
+                    "qapi", f"GET /api/stocks ({quoted_items} quoted)", "read", "/api/stocks", True
+                ),
+            )
+            fanout_sizes = dataset.fanout_items.values()
             print("== Data set")
             print(
                 f"MariaDB {db.version()}, data directory in {self.tmp.parent}; "
                 f"{dataset.users:,} people, {dataset.items:,} items "
                 f"({args.min_items} to {args.max_items} each; {len(dataset.readers)} readers and "
                 f"{len(dataset.writers)} writers with {data.PROBE_ITEMS}; one each with "
-                f"{', '.join(f'{n:,}' for n in data.SCALING_ITEMS)}), "
+                f"{', '.join(f'{n:,}' for n in data.SCALING_ITEMS)}; and {len(dataset.fanout)} "
+                f"with {min(fanout_sizes)} to {max(fanout_sizes)} from "
+                f"{len(dataset.quoted_symbols)} symbols, the first {len(dataset.quoted_readers)} "
+                f"with {quoted_items}, for the quotes), "
                 f"loaded in {time.perf_counter() - started:.1f} s"
             )
             print()
@@ -195,9 +267,15 @@ class Bench:
             provider_url = f"http://{LOOPBACK}:{free_port()}"
             stack.enter_context(devprovider.running(provider_url))
             progress("issuing ID tokens through the provider's code flow")
-            people = [*dataset.readers, *dataset.writers]
+            people = [*dataset.readers, *dataset.writers, *dataset.quoted_readers]
             self.tokens = {sub: identities.id_token(provider_url, sub) for sub in people}
 
+            known = quotes.prices(dataset.quoted_symbols, args.seed)
+            as_of = int(time.time())
+            self.standins = {
+                name: stack.enter_context(quotes.serve(known, as_of))
+                for name in ("app quoted", "bare quoted", "fast", "slow", "fanout")
+            }
             app_port = free_port()
             environ = {
                 name: value
@@ -214,29 +292,90 @@ class Bench:
                 "WATCHLIST_ENV": "production",
                 "PUBLIC_URL": f"http://{LOOPBACK}:{app_port}",
             }
-            progress(f"starting the app and the bare app, {args.workers} workers each")
-            starting = {
-                "app": servers.Uvicorn(
-                    "app",
+
+            def quoted(name: str, ttl: int, timeout: int = SLOW_TIMEOUT) -> dict[str, str]:
+                return {
+                    "QUOTES_PROVIDER": "finnhub",
+                    "QUOTES_API_KEY": quotes.KEY,
+                    "QUOTES_BASE_URL": self.standins[name].base_url,
+                    "QUOTES_TTL": str(ttl),
+                    "QUOTES_TIMEOUT": str(timeout),
+                }
+
+            progress(
+                f"starting the app and the bare app, {args.workers} workers each; the same "
+                f"with quotes; the app with quotes fresh for {SLOW_TTL} s, twice; and the "
+                "fan-out's app, one worker"
+            )
+            # (name, factory, environment, workers); each app's PUBLIC_URL names its own port.
+            plan = [
+                ("app", "webapp.app:create_app", app_environ, args.workers),
+                ("bare", "bench.bare:create_app", {**environ, "DATABASE_URL": url}, args.workers),
+                (
+                    "app quoted",
                     "webapp.app:create_app",
-                    app_environ,
-                    port=app_port,
-                    workers=args.workers,
-                    log=self.tmp / "app.log",
+                    {**app_environ, **quoted("app quoted", WARM_TTL)},
+                    args.workers,
                 ),
-                "bare": servers.Uvicorn(
-                    "bare",
+                (
+                    "bare quoted",
                     "bench.bare:create_app",
-                    {**environ, "DATABASE_URL": url},
-                    port=free_port(),
-                    workers=args.workers,
-                    log=self.tmp / "bare.log",
+                    {
+                        **environ,
+                        "DATABASE_URL": url,
+                        **quoted("bare quoted", WARM_TTL),
+                        "BENCH_QUOTED_SYMBOLS": ",".join(dataset.quoted_symbols),
+                    },
+                    args.workers,
                 ),
-            }
-            for uvicorn in starting.values():
-                stack.callback(uvicorn.stop)
+                (
+                    "fast",
+                    "webapp.app:create_app",
+                    {**app_environ, **quoted("fast", SLOW_TTL)},
+                    args.workers,
+                ),
+                (
+                    "slow",
+                    "webapp.app:create_app",
+                    {**app_environ, **quoted("slow", SLOW_TTL)},
+                    args.workers,
+                ),
+                (
+                    "fanout",
+                    "webapp.app:create_app",
+                    {**app_environ, **quoted("fanout", args.fanout_ttl)},
+                    1,
+                ),
+            ]
+            starting = {}
+            for name, factory, server_environ, workers in plan:
+                port = app_port if name == "app" else free_port()
+                if factory.startswith("webapp"):
+                    server_environ = {**server_environ, "PUBLIC_URL": f"http://{LOOPBACK}:{port}"}
+                starting[name] = servers.Uvicorn(
+                    name,
+                    factory,
+                    server_environ,
+                    port=port,
+                    workers=workers,
+                    log=self.tmp / f"{name.replace(' ', '-')}.log",
+                )
+                stack.callback(starting[name].stop)
+            self.starting = starting
             self.servers = {name: uvicorn.ready() for name, uvicorn in starting.items()}
             self.check_answers()
+            # The quoted caches fill at Finnhub's pace (one call a second per process) while
+            # the fan-out runs: nothing is timed meanwhile.
+            progress("asking the quoted servers for every quoted reader's page, to fill caches")
+            # (The page only: the API waits up to QUOTES_TIMEOUT for quotes not yet known.)
+            top = max(max(args.concurrency), args.workers)
+            for name in ("app quoted", "bare quoted", "fast", "slow"):
+                self.measure(name, self.quoted_scenarios[0], top, seconds=1)
+            self.measure("bare quoted", self.quoted_scenarios[1], top, seconds=1)
+            fanout = self.fanout()
+            self.stop("fanout")
+            self.wait_until_warm(("app quoted", "fast", "slow"))
+            self.check_quoted_answers()
             if not args.tiny:
                 self.warm_up()
             rss = [self.rss()]
@@ -260,6 +399,10 @@ class Bench:
             }
             progress("databases against aiomysql")
             comparison = driver.compare(url, dataset.readers[0], args.driver_runs)
+            self.quoted_rounds(results)
+            self.stop("app quoted", "bare quoted")
+            slow = self.slow_rounds(results)
+            self.stop("fast", "slow")
             profiles = self.profile(args.profile) if args.profile else {}
 
         figures = {key: load.figures(runs) for key, runs in results.items()}
@@ -268,6 +411,9 @@ class Bench:
         print_scaling(scaling)
         print_driver(comparison, figures, args, profiles)
         print_memory(rss)
+        print_quoted(figures, args, self.quoted_scenarios)
+        print_slow(figures, args, self.quoted_scenarios[0], slow)
+        print_fanout(fanout)
         if profiles:
             print_profiles(profiles, args.profile)
 
@@ -275,23 +421,27 @@ class Bench:
 
     def plan(self, target: str, scenario: Scenario, person: str | None = None) -> Path:
         """The header each request carries, one line per person."""
-        people = (
-            [person]
-            if person
-            else (self.dataset.writers if scenario.mode == "write" else self.dataset.readers)
-        )
-        if target == "bare":
+        if person:
+            people = [person]
+        elif scenario.quoted:
+            people = self.dataset.quoted_readers
+        else:
+            people = self.dataset.writers if scenario.mode == "write" else self.dataset.readers
+        return self.write_plan(f"{target}-{scenario.key}", target, scenario.path, people)
+
+    def write_plan(self, name: str, target: str, path: str, people: Sequence[str]) -> Path:
+        if target.startswith("bare"):
             lines = [f"X-User: {sub}" for sub in people]
-        elif scenario.key == "page":
+        elif path == "/watchlist":
             lines = [
                 f"Cookie: session={identities.session_cookie(self.secret_key, sub)}"
                 for sub in people
             ]
         else:
             lines = [f"Authorization: Bearer {self.tokens[sub]}" for sub in people]
-        path = self.tmp / f"plan-{target}-{scenario.key}.txt"
-        path.write_text("\n".join(lines) + "\n")
-        return path
+        plan = self.tmp / f"plan-{name.replace(' ', '-')}.txt"
+        plan.write_text("\n".join(lines) + "\n")
+        return plan
 
     def measure(
         self,
@@ -331,7 +481,7 @@ class Bench:
         if result.errors or set(result.statuses) - expected or not result.requests:
             raise RuntimeError(
                 f"{target} {scenario.title} at {connections}: statuses {result.statuses}, "
-                f"errors {result.errors}; see {self.tmp}/{target}.log"
+                f"errors {result.errors}; see {self.starting[target].log}"
             )
         if scenario.mode == "write":
             data.remove_written(self.db)
@@ -408,9 +558,153 @@ class Bench:
     def rss(self) -> dict[tuple[str, int], int]:
         return {
             (target, pid): rss
-            for target, server in self.servers.items()
-            for pid, rss in server.rss().items()
+            for target in TARGETS
+            for pid, rss in self.servers[target].rss().items()
         }
+
+    def stop(self, *names: str) -> None:
+        """Servers no longer needed, stopped now so that nothing of theirs runs meanwhile."""
+        for name in names:
+            self.starting[name].stop()
+
+    # -- quotes -----------------------------------------------------------------------------
+
+    def wait_until_warm(self, names: Sequence[str]) -> None:
+        """Until every worker of each server has fetched every quoted reader's symbol.
+
+        Finnhub's provider asks for a symbol's profile the first time its process looks the
+        symbol up (and then once a day), so each symbol's ``/stock/profile2`` requests count
+        the processes that have it."""
+        symbols = self.dataset.reader_symbols
+        deadline = time.monotonic() + WARM_TIMEOUT_SECONDS
+        for name in names:
+            workers = len(self.servers[name].workers)
+            while True:
+                counts = self.standins[name].per_symbol("/stock/profile2")
+                if all(counts[symbol] >= workers for symbol in symbols):
+                    break
+                if time.monotonic() > deadline:
+                    missing = sum(counts[symbol] < workers for symbol in symbols)
+                    raise RuntimeError(f"{name}: {missing} symbols not in every worker's cache")
+                time.sleep(0.5)
+        time.sleep(0.5)  # the last answers, into the caches
+        progress(f"warm: {len(symbols)} symbols in every worker of {', '.join(names)}")
+
+    def check_quoted_answers(self) -> None:
+        """The quoted app and bare app answer the same JSON and as many quoted rows; the
+        slow-provider pair show a quote in every row too."""
+        sub = self.dataset.quoted_readers[0]
+        count = self.dataset.fanout_items[sub]
+        cookie = {"Cookie": f"session={identities.session_cookie(self.secret_key, sub)}"}
+        bearer = {"Authorization": f"Bearer {self.tokens[sub]}"}
+        url = {name: server.url for name, server in self.servers.items()}
+        answers = {
+            "app quoted page": httpx2.get(f"{url['app quoted']}/watchlist", headers=cookie),
+            "bare quoted page": httpx2.get(
+                f"{url['bare quoted']}/watchlist", headers={"X-User": sub}
+            ),
+            "app quoted api": httpx2.get(f"{url['app quoted']}/api/stocks", headers=bearer),
+            "bare quoted api": httpx2.get(
+                f"{url['bare quoted']}/api/stocks", headers={"X-User": sub}
+            ),
+            "fast page": httpx2.get(f"{url['fast']}/watchlist", headers=cookie),
+            "slow page": httpx2.get(f"{url['slow']}/watchlist", headers=cookie),
+        }
+        for name, answer in answers.items():
+            if answer.status_code != 200:
+                raise RuntimeError(f"{name}: {answer.status_code} {answer.text[:500]}")
+        pages = [name for name in answers if name.endswith("page")]
+        rows = {name: answers[name].text.count('<tr id="item-') for name in pages}
+        quoted = {name: answers[name].text.count('class="quote-price"') for name in pages}
+        if set(rows.values()) != {count} or set(quoted.values()) != {count}:
+            raise RuntimeError(f"expected {count} quoted rows in every page: {rows} {quoted}")
+        app, bare = answers["app quoted api"].json(), answers["bare quoted api"].json()
+        if len(app) != count or any(item["quote"] is None for item in app):
+            raise RuntimeError(f"expected {count} quoted items from the API: {app[:2]}")
+        if app != bare:
+            raise RuntimeError("the quoted app's and bare app's JSON differ")
+        progress(
+            f"quoted pages: app {len(answers['app quoted page'].content):,} bytes, bare "
+            f"{len(answers['bare quoted page'].content):,} bytes; JSON identical"
+        )
+
+    def quoted_rounds(self, results: dict[tuple[str, str, int], list[load.Result]]) -> None:
+        for round_number in range(1, self.args.rounds + 1):
+            progress(f"quotes from a warm cache: round {round_number} of {self.args.rounds}")
+            order = QUOTED if round_number % 2 else QUOTED[::-1]
+            for scenario in self.quoted_scenarios:
+                for connections in self.args.concurrency:
+                    for target in order:
+                        result = self.measure(target, scenario, connections)
+                        results.setdefault((scenario.key, target, connections), []).append(result)
+
+    def slow_rounds(self, results: dict[tuple[str, str, int], list[load.Result]]) -> dict[str, int]:
+        """The page with the provider answering at once (``fast``) and after 5 s (``slow``),
+        both with quotes fresh for 2 s; the upstream requests made during the measurements."""
+        self.standins["slow"].delay = SLOW_DELAY_SECONDS
+        progress(f"the slow provider now answers after {SLOW_DELAY_SECONDS:g} s")
+        scenario = self.quoted_scenarios[0]
+        top = max(max(self.args.concurrency), self.args.workers)
+        for target in SLOW:  # every quote is older than the ttl by now: refreshes start
+            self.measure(target, scenario, top, seconds=1)
+        upstream = dict.fromkeys(SLOW, 0)
+        for round_number in range(1, self.args.rounds + 1):
+            progress(f"quotes from a slow provider: round {round_number} of {self.args.rounds}")
+            order = SLOW if round_number % 2 else SLOW[::-1]
+            for connections in self.args.concurrency:
+                for target in order:
+                    before = len(self.standins[target].requests)
+                    result = self.measure(target, scenario, connections)
+                    upstream[target] += len(self.standins[target].requests) - before
+                    results.setdefault((scenario.key, target, connections), []).append(result)
+        return upstream
+
+    def fanout(self) -> FanOut:
+        """Every fan-out person's page, over and over, for two TTLs from the first upstream
+        request, on one worker; the upstream requests counted where they arrive."""
+        server, standin, ttl = self.servers["fanout"], self.standins["fanout"], self.args.fanout_ttl
+        people = self.dataset.fanout
+        progress(
+            f"fan-out: {len(people)} people's pages for two TTLs of {ttl} s, on one worker "
+            "(meanwhile the quoted servers' caches fill)"
+        )
+        plan = self.write_plan("fanout", "fanout", "/watchlist", people)
+        result = load.run(
+            server.url + "/watchlist",
+            mode="read",
+            plan=plan,
+            connections=FANOUT_CONNECTIONS,
+            seconds=2 * ttl + 2,
+            max_requests=1_000_000_000,
+            workers=server.workers,
+            prefix="F",
+            snapshot=lambda: {"server": server.cpu_seconds()},
+        )
+        if result.errors or set(result.statuses) - {200} or not result.requests:
+            raise RuntimeError(
+                f"fan-out: statuses {result.statuses}, errors {result.errors}; "
+                f"see {self.starting['fanout'].log}"
+            )
+        asked = standin.asked()
+        if not asked:
+            raise RuntimeError("fan-out: the stand-in was never asked for a quote")
+        first = min(moment for moment, _ in asked)
+        window = standin.asked(since=first, until=first + 2 * ttl)
+        return FanOut(
+            people=len(people),
+            distinct=len(self.dataset.quoted_symbols),
+            batch_size=Finnhub.batch_size,
+            calls_per_minute=Finnhub.calls_per_minute or 0,
+            ttl=ttl,
+            pages=result.requests,
+            seconds=result.seconds,
+            mean_items=statistics.mean(self.dataset.fanout_items[person] for person in people),
+            smallest=min(self.dataset.fanout_items.values()),
+            largest=max(self.dataset.fanout_items.values()),
+            quote_requests=len(window),
+            profile_requests=len(standin.asked("/stock/profile2", first, first + 2 * ttl)),
+            per_symbol=Counter(symbol for _, symbol in window),
+        )
 
 
 _CORES = os.cpu_count() or 1
@@ -619,3 +913,149 @@ def print_memory(rss: list[dict[tuple[str, int], int]]) -> None:
         print(f"grew by more than {RSS_TOLERANCE_BYTES // MiB} MiB: {', '.join(grew)}")
     else:
         print(f"no worker grew by more than {RSS_TOLERANCE_BYTES // MiB} MiB after the first round")
+
+
+def _quoted_table(
+    figures: dict[tuple[str, str, int], load.Figures],
+    args: argparse.Namespace,
+    scenarios: Sequence[Scenario],
+    pair: tuple[str, str],
+) -> None:
+    """Each scenario at each concurrency: both servers' figures, and their ratios."""
+    first, second = pair
+    header = (
+        f"{'scenario':<31} {'conc':>4} │ {'req/s':>7} {'p50':>6} {'p95':>6} {'p99':>6} "
+        f"{'CPU':>5} │ {'req/s':>7} {'p50':>6} {'p95':>6} {'p99':>6} {'CPU':>5} │ "
+        f"{'req/sx':>6} {'p50x':>5} {'p95x':>5} {'p99x':>5}"
+    )
+    print(f"{'':<37}│ {first:<38}│ {second:<38}│ {first} ÷ {second}")
+    print(header)
+    print("─" * len(header))
+    for scenario in scenarios:
+        for connections in args.concurrency:
+            a = figures[(scenario.key, first, connections)]
+            b = figures[(scenario.key, second, connections)]
+            print(
+                f"{scenario.title:<31} {connections:>4} │ {a.rps:>7.0f} {_ms(a.p50_ms):>6} "
+                f"{_ms(a.p95_ms):>6} {_ms(a.p99_ms):>6} {a.cpu_ms['server']:>5.2f} │ "
+                f"{b.rps:>7.0f} {_ms(b.p50_ms):>6} {_ms(b.p95_ms):>6} {_ms(b.p99_ms):>6} "
+                f"{b.cpu_ms['server']:>5.2f} │ {a.rps / b.rps:>6.2f} {a.p50_ms / b.p50_ms:>5.2f} "
+                f"{a.p95_ms / b.p95_ms:>5.2f} {a.p99_ms / b.p99_ms:>5.2f}"
+            )
+
+
+def print_quoted(
+    figures: dict[tuple[str, str, int], load.Figures],
+    args: argparse.Namespace,
+    scenarios: Sequence[Scenario],
+) -> None:
+    print(
+        "== Quotes from a warm cache: the app with QUOTES_PROVIDER=finnhub (a stand-in on "
+        "loopback) against the bare app showing the same quotes from a dict"
+    )
+    print(
+        f"Median of {args.rounds} rounds, {args.seconds} s each; {args.workers} workers each; "
+        f"QUOTES_TTL={WARM_TTL}: every worker's cache was filled before measuring, and nothing "
+        "is refreshed or stale meanwhile. The bare app's quotes were fetched once at its start, "
+        "through webapp.quotes.finnhub from its own stand-in, and it gives the template the "
+        "context pages._quotes gives (JSON checked identical). Latency in ms; CPU as above."
+    )
+    _quoted_table(figures, args, scenarios, QUOTED)
+    print()
+    print(f"== Quotes targets: the app at ≥ {QUOTED_THROUGHPUT_TARGET}x the bare app's throughput")
+    met = 0
+    for scenario in scenarios:
+        verdicts = []
+        for connections in args.concurrency:
+            app = figures[(scenario.key, QUOTED[0], connections)]
+            bare = figures[(scenario.key, QUOTED[1], connections)]
+            throughput = app.rps / bare.rps
+            ok = throughput >= QUOTED_THROUGHPUT_TARGET
+            met += ok
+            verdicts.append(
+                f"c={connections}: {throughput:.2f}x req/s "
+                f"({app.p99_ms / bare.p99_ms:.2f}x p99) {'meets' if ok else 'MISSES'}"
+            )
+        print(f"{scenario.title:<31} " + "; ".join(verdicts))
+    print(f"{met} of {len(scenarios) * len(args.concurrency)} measurements meet the target")
+    print()
+
+
+def print_slow(
+    figures: dict[tuple[str, str, int], load.Figures],
+    args: argparse.Namespace,
+    scenario: Scenario,
+    upstream: dict[str, int],
+) -> None:
+    print(
+        f"== Quotes from a slow provider: {scenario.title}, QUOTES_TTL={SLOW_TTL}, "
+        f"QUOTES_TIMEOUT={SLOW_TIMEOUT}, the stand-in answering at once (fast) or after "
+        f"{SLOW_DELAY_SECONDS:g} s (slow)"
+    )
+    print(
+        f"Median of {args.rounds} rounds, {args.seconds} s each; {args.workers} workers each, "
+        "caches filled before the provider turned slow. Quotes older than the ttl are refreshed "
+        "in the background as pages ask for them (Finnhub: one call a second per process); with "
+        "the slow provider every refresh times out and the cache backs off, and pages are "
+        "served from the cache meanwhile (marked stale after twice the ttl)."
+    )
+    _quoted_table(figures, args, [scenario], ("slow", "fast"))
+    print(
+        f"upstream requests that arrived during the measurements: fast {upstream['fast']:,} "
+        f"(answered at once), slow {upstream['slow']:,} (each held {SLOW_DELAY_SECONDS:g} s; "
+        f"the app gave up after {SLOW_TIMEOUT} s)"
+    )
+    print()
+    print(f"== Slow-provider target: the page's p99 within {SLOW_P99_TARGET}x the fast run's")
+    verdicts, met = [], 0
+    for connections in args.concurrency:
+        ratio = (
+            figures[(scenario.key, "slow", connections)].p99_ms
+            / figures[(scenario.key, "fast", connections)].p99_ms
+        )
+        ok = ratio <= SLOW_P99_TARGET
+        met += ok
+        verdicts.append(f"c={connections}: {ratio:.2f}x p99 {'meets' if ok else 'MISSES'}")
+    print(f"{scenario.title:<31} " + "; ".join(verdicts))
+    print(f"{met} of {len(args.concurrency)} measurements meet the target")
+    print()
+
+
+def print_fanout(fanout: FanOut) -> None:
+    expected = math.ceil(fanout.distinct / fanout.batch_size)
+    measured = fanout.quote_requests / 2
+    print(
+        f"== Quotes fan-out: {fanout.people} signed-in people, lists overlapping on "
+        f"{fanout.distinct} symbols, each person's page loaded over and over for two TTLs "
+        f"(QUOTES_TTL={fanout.ttl}); one uvicorn worker, so one process and one cache"
+    )
+    shown = fanout.pages * fanout.mean_items
+    print(
+        f"page loads: {fanout.pages:,} in {fanout.seconds:.0f} s "
+        f"({fanout.pages / fanout.seconds:.0f}/s), each person's list {fanout.smallest} to "
+        f"{fanout.largest} symbols (mean "
+        f"{fanout.mean_items:.1f}): about {shown:,.0f} quotes shown; people x symbols = "
+        f"{fanout.people} x {fanout.mean_items:.1f} = {fanout.people * fanout.mean_items:,.0f} "
+        "for every round of pages"
+    )
+    print(
+        f"provider: Finnhub (its real module, against the stand-in), batch size "
+        f"{fanout.batch_size}, {fanout.calls_per_minute} calls a minute (the cache spaces calls "
+        f"{60 / fanout.calls_per_minute:g} s apart)"
+        if fanout.calls_per_minute
+        else f"provider: Finnhub, batch size {fanout.batch_size}"
+    )
+    counts = sorted(fanout.per_symbol.values()) or [0]
+    print(
+        f"distinct symbols {fanout.distinct}, batch size {fanout.batch_size}: expected "
+        f"ceil({fanout.distinct} / {fanout.batch_size}) = {expected} upstream requests per TTL "
+        f"per process; measured {fanout.quote_requests} /quote requests at the stand-in in "
+        f"the two TTLs from the first = {measured:g} per TTL per process "
+        f"({'equal' if measured == expected else 'NOT equal'})"
+    )
+    print(
+        f"each symbol asked {counts[0]} to {counts[-1]} times in the two TTLs; besides, "
+        f"{fanout.profile_requests} /stock/profile2 requests (Finnhub's name and currency, "
+        "once a day per symbol and process, all in the first TTL)"
+    )
+    print()

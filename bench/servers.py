@@ -99,7 +99,8 @@ class Uvicorn:
 
 
 def _workers(pid: int, count: int, log: Path) -> tuple[int, ...]:
-    """The worker processes of uvicorn's supervisor, once all ``count`` have started."""
+    """The worker processes of uvicorn's supervisor, once all ``count`` have started; with
+    one worker, uvicorn serves from its own process, with no supervisor."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while True:
         workers = [
@@ -107,6 +108,8 @@ def _workers(pid: int, count: int, log: Path) -> tuple[int, ...]:
             for child in psutil.Process(pid).children()
             if "spawn_main" in " ".join(child.cmdline())
         ]
+        if count == 1 and not workers:
+            workers = [pid]
         started = "Application startup complete"
         if len(workers) == count and log.read_text().count(started) >= count:
             return tuple(sorted(workers))

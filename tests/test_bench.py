@@ -18,6 +18,11 @@ SECTIONS = (
     "== Cost per item",
     "== databases against the raw driver",
     "== Memory",
+    "== Quotes from a warm cache",
+    "== Quotes targets",
+    "== Quotes from a slow provider",
+    "== Slow-provider target",
+    "== Quotes fan-out",
 )
 
 
