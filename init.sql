@@ -27,8 +27,23 @@ CREATE TABLE IF NOT EXISTS watchlist_items (
 	notes TEXT NOT NULL,
 	created_at DATETIME(6) NOT NULL,
 	updated_at DATETIME(6) NOT NULL,
+	list_id BIGINT NOT NULL,
+	PRIMARY KEY (id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_watchlist_items_user_list ON watchlist_items (user_sub, list_id);
+
+CREATE UNIQUE INDEX uq_watchlist_items_list_symbol ON watchlist_items (list_id, symbol);
+
+CREATE TABLE IF NOT EXISTS watchlists (
+	id BIGINT NOT NULL AUTO_INCREMENT,
+	user_sub VARBINARY(255) NOT NULL,
+	name VARCHAR(100) NOT NULL,
+	name_key VARBINARY(1200) NOT NULL,
+	position INTEGER NOT NULL,
+	created_at DATETIME(6) NOT NULL,
 	PRIMARY KEY (id),
-	CONSTRAINT uq_watchlist_items_user_symbol UNIQUE (user_sub, symbol)
+	CONSTRAINT uq_watchlists_user_name UNIQUE (user_sub, name_key)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
 -- The schema revision, as Alembic records it: a database made from this file is up to date.
@@ -37,7 +52,7 @@ CREATE TABLE IF NOT EXISTS alembic_version (
 	PRIMARY KEY (version_num)
 );
 
-INSERT INTO alembic_version (version_num) VALUES ('0002_sessions');
+INSERT INTO alembic_version (version_num) VALUES ('0003_lists');
 
 -- The least-privilege account the app connects as, locked until its password is set.
 CREATE USER IF NOT EXISTS 'watchlist_app'@'%' ACCOUNT LOCK;
@@ -47,5 +62,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON revoked_sessions TO 'watchlist_app'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE ON users TO 'watchlist_app'@'%';
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON watchlist_items TO 'watchlist_app'@'%';
+
+GRANT SELECT, INSERT, UPDATE, DELETE ON watchlists TO 'watchlist_app'@'%';
 
 GRANT SELECT ON alembic_version TO 'watchlist_app'@'%';

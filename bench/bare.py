@@ -44,20 +44,26 @@ from webapp.templating import FILTERS
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 Row = collections.namedtuple(
-    "Row", ["id", "symbol", "name", "price", "notes", "created_at", "updated_at"]
+    "Row", ["id", "symbol", "name", "price", "notes", "created_at", "updated_at", "list_id"]
+)
+#: The person's first list, as the app finds it.
+FIRST_LIST = (
+    "(SELECT min(id) FROM watchlists WHERE user_sub = :sub AND position ="
+    " (SELECT min(position) FROM watchlists WHERE user_sub = :sub))"
 )
 LIST = (
-    "SELECT id, symbol, name, price, notes, created_at, updated_at FROM watchlist_items"
-    " WHERE user_sub = :sub ORDER BY created_at DESC, id DESC"
+    "SELECT id, symbol, name, price, notes, created_at, updated_at, list_id FROM watchlist_items"  # noqa: S608 (constants only)
+    f" WHERE user_sub = :sub AND list_id = {FIRST_LIST} ORDER BY created_at DESC, id DESC"
 )
 ONE = (
-    "SELECT id, symbol, name, price, notes, created_at, updated_at FROM watchlist_items"
+    "SELECT id, symbol, name, price, notes, created_at, updated_at, list_id FROM watchlist_items"
     " WHERE id = :id AND user_sub = :sub"
 )
 COUNT = "SELECT count(*) FROM watchlist_items WHERE user_sub = :sub"
 INSERT = (
-    "INSERT INTO watchlist_items (user_sub, symbol, name, price, notes, created_at, updated_at)"
-    " VALUES (:sub, :symbol, :name, :price, :notes, :created_at, :updated_at)"
+    "INSERT INTO watchlist_items"
+    " (user_sub, symbol, name, price, notes, created_at, updated_at, list_id)"
+    " VALUES (:sub, :symbol, :name, :price, :notes, :created_at, :updated_at, :list_id)"
 )
 DELETE = "DELETE FROM watchlist_items WHERE id = :id AND user_sub = :sub"
 
@@ -80,6 +86,7 @@ def _json(row: Any, known: dict[str, Seen]) -> dict[str, Any]:
         "notes": row.notes,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
+        "list_id": row.list_id,
         "quote": None if seen is None else seen.as_json(),
     }
 
@@ -135,6 +142,7 @@ def create_app() -> Starlette:
             "notes": body.get("notes", ""),
             "created_at": now,
             "updated_at": now,
+            "list_id": await database.fetch_val(f"SELECT {FIRST_LIST}", {"sub": sub}),
         }
         item_id = await database.execute(INSERT, {"sub": sub, **values})
         item = _json(SimpleNamespace(id=item_id, **values), known)

@@ -47,8 +47,14 @@ _USERS = (
     " VALUES (%s, %s, %s, %s, %s, %s)"
 )
 _INSERT = (
-    "INSERT INTO watchlist_items (user_sub, symbol, name, price, notes, created_at, updated_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    "INSERT INTO watchlist_items"
+    " (user_sub, symbol, name, price, notes, created_at, updated_at, list_id)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+#: Everyone's one list, as the first visit (or 0003, for older data) makes it.
+_LISTS = (
+    "INSERT INTO watchlists (user_sub, name, name_key, position, created_at)"
+    " VALUES (%s, %s, %s, 0, %s)"
 )
 
 
@@ -126,13 +132,20 @@ def load(
     lists = _overlapping(quoted_rng, pool, fanout, probes, fanout_min_items, quoted_items)
     with db.root() as connection, connection.cursor() as cursor:
         cursor.execute(f"USE {DATABASE}")
+        people = [*sizes, *lists]
+        for start in range(0, len(people), ROWS_PER_STATEMENT):
+            batch = people[start : start + ROWS_PER_STATEMENT]
+            first = ("My watchlist", "my watchlist")
+            cursor.executemany(_LISTS, [(person, *first, now) for person in batch])
+        cursor.execute("SELECT user_sub, id FROM watchlists")
+        list_ids = {bytes(owner).decode(): list_id for owner, list_id in cursor.fetchall()}
         for person, count in sizes.items():
             rows.extend(_row(rng, person, symbol, now) for symbol in rng.sample(symbols, count))
             if len(rows) >= ROWS_PER_STATEMENT:
-                total += _insert(cursor, rows)
+                total += _insert(cursor, rows, list_ids)
         for person, chosen in lists.items():
             rows.extend(_row(quoted_rng, person, symbol, now) for symbol in chosen)
-        total += _insert(cursor, rows)
+        total += _insert(cursor, rows, list_ids)
         cursor.execute("SHOW TABLES LIKE 'users'")
         if cursor.fetchone():
             # Everyone has signed in before: the sign-in callback records each person.
@@ -194,11 +207,15 @@ def remove_written(db: MariaDB) -> None:
         cursor.execute("DELETE FROM bench.watchlist_items WHERE notes = 'bench'")
 
 
-def _insert(cursor: pymysql.cursors.Cursor, rows: list[tuple[Any, ...]]) -> int:
-    """One multi-row INSERT per ``ROWS_PER_STATEMENT`` rows (PyMySQL batches executemany)."""
+def _insert(
+    cursor: pymysql.cursors.Cursor, rows: list[tuple[Any, ...]], list_ids: dict[str, int]
+) -> int:
+    """One multi-row INSERT per ``ROWS_PER_STATEMENT`` rows (PyMySQL batches executemany),
+    each row in its owner's list."""
     count = len(rows)
     for start in range(0, count, ROWS_PER_STATEMENT):
-        cursor.executemany(_INSERT, rows[start : start + ROWS_PER_STATEMENT])
+        batch = [(*row, list_ids[row[0]]) for row in rows[start : start + ROWS_PER_STATEMENT]]
+        cursor.executemany(_INSERT, batch)
     rows.clear()
     return count
 

@@ -67,7 +67,7 @@ async def _compare(url: str, sub: str, runs: int) -> Comparison:
 
     async def raw() -> None:
         async with pool.acquire() as connection, connection.cursor() as cursor:
-            await cursor.execute(RAW_LIST, (sub,))
+            await cursor.execute(RAW_LIST, (sub,) * RAW_LIST.count("%s"))
             rows.append(len(await cursor.fetchall()))
 
     async def text() -> None:

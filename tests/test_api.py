@@ -94,8 +94,9 @@ def test_crud_round_trip(client: TestClient, alice: dict[str, str]) -> None:
     assert response.status_code == 201
     item = response.json()
     assert response.headers["location"] == f"/api/stocks/{item['id']}"
-    fields = {"id", "symbol", "name", "price", "notes", "created_at", "updated_at", "quote"}
-    assert set(item) == fields
+    fields = {"id", "symbol", "name", "price", "notes", "created_at", "updated_at", "list_id"}
+    assert set(item) == {*fields, "quote"}
+    assert item["list_id"] == client.get("/api/lists", headers=alice).json()[0]["id"]
     assert item["quote"] is None, "quotes are off in these tests"
     assert isinstance(item["id"], int)
     assert (item["symbol"], item["name"], item["price"], item["notes"]) == (
@@ -645,6 +646,9 @@ def test_routing_errors_are_json(
 def test_the_item_limit(
     sqlite_client: TestClient, sqlite_url: str, alice: dict[str, str], bob: dict[str, str]
 ) -> None:
+    # Alice's first list, made with her first item; then the rest in one statement.
+    first_list = create(sqlite_client, alice, symbol="FIRST")["list_id"]
+
     async def seed() -> None:
         database = Database(sqlite_url)
         await database.connect()
@@ -652,6 +656,7 @@ def test_the_item_limit(
             now = datetime(2024, 1, 1)
             rows = [
                 {
+                    "list_id": first_list,
                     "user_sub": "alice-sub",
                     "symbol": f"S{n}",
                     "name": "",
@@ -660,7 +665,7 @@ def test_the_item_limit(
                     "created_at": now,
                     "updated_at": now,
                 }
-                for n in range(MAX_ITEMS_PER_USER - 1)
+                for n in range(MAX_ITEMS_PER_USER - 2)
             ]
             await database.execute(watchlist_items.insert().values(rows))
         finally:

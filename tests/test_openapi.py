@@ -160,6 +160,13 @@ def test_every_api_route_is_documented_and_nothing_else(
         ("PATCH", "/api/stocks/{item_id}"),
         ("PUT", "/api/stocks/{item_id}"),
         ("DELETE", "/api/stocks/{item_id}"),
+        ("GET", "/api/lists"),
+        ("POST", "/api/lists"),
+        ("GET", "/api/lists/{list_id}"),
+        ("PATCH", "/api/lists/{list_id}"),
+        ("DELETE", "/api/lists/{list_id}"),
+        ("GET", "/api/lists/{list_id}/stocks"),
+        ("POST", "/api/lists/{list_id}/stocks"),
     } == included
 
 
@@ -168,7 +175,7 @@ def test_every_documented_operation_answers_and_no_other_method_does(
 ) -> None:
     """Asked over HTTP: each documented path and method is routed; the others are 405."""
     for path, operations in document["paths"].items():
-        url = path.replace("{item_id}", "1")
+        url = path.replace("{item_id}", "1").replace("{list_id}", "1")
         for method in METHODS:
             response = sqlite_client.request(method, url)
             if method.lower() in operations:
@@ -194,7 +201,7 @@ def test_operations_are_complete(document: dict[str, Any]) -> None:
                 assert "503" in operation["responses"], (method, path)
             if method in ("post", "put", "patch"):
                 assert {"413", "415", "422"} <= set(operation["responses"]), (method, path)
-            if "{item_id}" in path:
+            if "{item_id}" in path or "{list_id}" in path:
                 assert "404" in operation["responses"], (method, path)
     assert len(operation_ids) == len(set(operation_ids))
 
@@ -406,7 +413,7 @@ def test_an_unreachable_provider_matches_the_document(
 ) -> None:
     client = make_client(sqlite_url, oidc_discovery_url=f"http://127.0.0.1:{free_port()}/")
     for method, path in sorted(documented_operations(document) - {("GET", "/api/")}):
-        url = path.replace("{item_id}", "1")
+        url = path.replace("{item_id}", "1").replace("{list_id}", "1")
         response = client.request(method, url, headers=alice, json={})
         assert response.status_code == 503, (method, path)
         assert_documented(document, response, method, path)

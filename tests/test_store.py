@@ -247,8 +247,9 @@ def test_the_item_limit_is_per_user(database_url: str) -> None:
     async def test(store: Store) -> None:
         # Seed all but the last row in one statement; the store itself adds the last one.
         now = datetime(2024, 1, 1)
+        owner = {"user_sub": ALICE, "list_id": await store.first_list_id(ALICE)}
         rows = [
-            {**entry(f"S{n}"), "user_sub": ALICE, "created_at": now, "updated_at": now}
+            {**entry(f"S{n}"), **owner, "created_at": now, "updated_at": now}
             for n in range(MAX_ITEMS_PER_USER - 1)
         ]
         await store.database.execute(watchlist_items.insert().values(rows))
@@ -358,7 +359,21 @@ def test_prepared_statements_keep_no_database_alive(database_url: str) -> None:
 
 
 STATEMENTS = [
-    (store_module._LIST, {"sub": ALICE}),
+    (store_module._LIST, {"sub": ALICE, "list_id": 3}),
+    (store_module._LIST_FIRST, {"sub": ALICE}),
+    (store_module._FIRST_LIST_ID, {"sub": ALICE}),
+    (store_module._ALL_LISTS, {"sub": ALICE}),
+    (store_module._ONE_LIST, {"sub": ALICE, "list_id": 3}),
+    (
+        store_module._INSERT_LIST,
+        {
+            "user_sub": ALICE,
+            "name": "Tech",
+            "name_key": "tech",
+            "position": 1,
+            "created_at": datetime(2024, 1, 2, 3, 4, 5, 6),
+        },
+    ),
     (store_module._GET, {"id": 7, "sub": ALICE}),
     (store_module._COUNT, {"sub": ALICE}),
     (store_module._DELETE, {"id": 7, "sub": ALICE}),
@@ -377,6 +392,7 @@ STATEMENTS = [
             **entry("AAPL", name="Apple", price=Decimal("1.25"), notes="n"),
             "created_at": datetime(2024, 1, 2, 3, 4, 5, 6),
             "updated_at": datetime(2024, 1, 2, 3, 4, 5, 6),
+            "list_id": 3,
         },
     ),
 ]

@@ -19,12 +19,29 @@ from starlette.routing import Route
 
 from webapp import money, openapi
 from webapp.quotes.cache import QuoteCache, Seen, with_name
-from webapp.store import DuplicateSymbol, Item, ItemLimitReached, Store
+from webapp.store import (
+    DuplicateListName,
+    DuplicateSymbol,
+    Item,
+    ItemLimitReached,
+    LastList,
+    ListLimitReached,
+    NoSuchList,
+    Store,
+)
 from webapp.templating import render
 from webapp.tokens import IdTokenVerifier, InvalidToken, ProviderUnavailable
-from webapp.validation import MAX_ITEMS_PER_USER, InvalidEntry, clean_entry
+from webapp.validation import (
+    MAX_ITEMS_PER_USER,
+    MAX_LISTS_PER_USER,
+    InvalidEntry,
+    clean_entry,
+    clean_list,
+)
 
 MAX_BODY_BYTES = 64 * 1024
+#: A move to a list id the caller does not have (no schema can say which ids are theirs).
+NOT_YOUR_LIST = "is not one of your lists"
 
 
 class ItemsResponse(JSONResponse):
@@ -122,8 +139,27 @@ def _is_json(content_type: str) -> bool:
     return media_type.strip().lower() == "application/json" and charsets in ([], ["utf-8"])
 
 
-async def _entry(request: Request, *, partial: bool) -> dict[str, Any]:
-    """The request's JSON body, validated as a (partial) watchlist entry."""
+async def _entry(request: Request, *, partial: bool, movable: bool = False) -> dict[str, Any]:
+    """The request's JSON body, validated as a (partial) watchlist entry; ``movable``
+    allows ``list_id`` (a move to another list)."""
+    data = await _object(request)
+    try:
+        return clean_entry(data, partial=partial, movable=movable)
+    except InvalidEntry as exc:
+        raise ApiError(422, "Some fields are invalid.", exc.errors) from None
+
+
+async def _list_fields(request: Request, *, partial: bool) -> dict[str, Any]:
+    """The request's JSON body, validated as a list's (changed) fields."""
+    data = await _object(request)
+    try:
+        return clean_list(data, partial=partial)
+    except InvalidEntry as exc:
+        raise ApiError(422, "Some fields are invalid.", exc.errors) from None
+
+
+async def _object(request: Request) -> dict[str, Any]:
+    """The request's body as a JSON object, numbers read exactly."""
     if not _is_json(request.headers.get("content-type", "")):
         raise ApiError(415, "Send the body as 'Content-Type: application/json' (UTF-8).")
     body = await request.body()
@@ -138,10 +174,7 @@ async def _entry(request: Request, *, partial: bool) -> dict[str, Any]:
         raise ApiError(422, "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(422, "The body must be a JSON object.")
-    try:
-        return clean_entry(data, partial=partial)
-    except InvalidEntry as exc:
-        raise ApiError(422, "Some fields are invalid.", exc.errors) from None
+    return data
 
 
 def _store(request: Request) -> Store:
@@ -256,9 +289,7 @@ class Stocks(HTTPEndpoint):
           "503": {$ref: "#/components/responses/Unavailable"}
         """
         claims = await _caller(request)
-        items = await _store(request).list_items(claims["sub"])
-        quotes = await _quotes(request, [item.symbol for item in items])
-        return ItemsResponse([_item(item, quotes) for item in items])
+        return await _listed(request, claims["sub"], None)
 
     async def post(self, request: Request) -> Response:
         """Add an item to the caller's watchlist.
@@ -300,20 +331,40 @@ class Stocks(HTTPEndpoint):
           "503": {$ref: "#/components/responses/Unavailable"}
         """
         claims = await _caller(request)
-        values = await with_name(request, await _entry(request, partial=False))
-        try:
-            item = await _store(request).create_item(claims["sub"], values)
-        except DuplicateSymbol:
-            raise _duplicate(values["symbol"]) from None
-        except ItemLimitReached:
-            raise ApiError(
-                422, f"Your watchlist is full: it holds at most {MAX_ITEMS_PER_USER:,} items."
-            ) from None
-        return ItemsResponse(
-            _item(item, await _quotes(request, [item.symbol])),
-            status_code=201,
-            headers={"Location": f"/api/stocks/{item.id}"},
-        )
+        return await _created(request, claims["sub"], None)
+
+
+async def _listed(request: Request, sub: str, list_id: int | None) -> Response:
+    """The items of one list (the first when ``list_id`` is ``None``), with their quotes."""
+    store = _store(request)
+    if list_id is not None and await store.get_list(sub, list_id) is None:
+        raise _no_list(list_id)
+    items = await store.list_items(sub, list_id)
+    quotes = await _quotes(request, [item.symbol for item in items])
+    return ItemsResponse([_item(item, quotes) for item in items])
+
+
+async def _created(request: Request, sub: str, list_id: int | None) -> Response:
+    """A new item in one list (the first when ``list_id`` is ``None``): 201 and its URL."""
+    store = _store(request)
+    if list_id is not None and await store.get_list(sub, list_id) is None:
+        raise _no_list(list_id)
+    values = await with_name(request, await _entry(request, partial=False))
+    try:
+        item = await store.create_item(sub, values, list_id)
+    except NoSuchList:
+        raise _no_list(list_id or 0) from None
+    except DuplicateSymbol:
+        raise _duplicate(values["symbol"]) from None
+    except ItemLimitReached:
+        raise ApiError(
+            422, f"Your watchlist is full: it holds at most {MAX_ITEMS_PER_USER:,} items."
+        ) from None
+    return ItemsResponse(
+        _item(item, await _quotes(request, [item.symbol])),
+        status_code=201,
+        headers={"Location": f"/api/stocks/{item.id}"},
+    )
 
 
 class Stock(HTTPEndpoint):
@@ -346,7 +397,7 @@ class Stock(HTTPEndpoint):
         operationId: updateStock
         tags: [watchlist]
         parameters: [{$ref: "#/components/parameters/ItemId"}]
-        requestBody: {$ref: "#/components/requestBodies/ItemChanges"}
+        requestBody: {$ref: "#/components/requestBodies/ItemChangesOrMove"}
         responses:
           "200":
             description: The changed item.
@@ -362,12 +413,20 @@ class Stock(HTTPEndpoint):
           "503": {$ref: "#/components/responses/Unavailable"}
         """
         claims = await _caller(request)
-        values = await _entry(request, partial=True)
+        values = await _entry(request, partial=True, movable=True)
         item_id = request.path_params["item_id"]
+        store = _store(request)
         try:
-            item = await _store(request).update_item(claims["sub"], item_id, values)
+            item = await store.update_item(claims["sub"], item_id, values)
+        except NoSuchList:
+            # 422, not 404: the item is there; the field names no list of the caller's.
+            raise ApiError(422, "Some fields are invalid.", {"list_id": NOT_YOUR_LIST}) from None
         except DuplicateSymbol:
-            raise _duplicate(values["symbol"]) from None
+            symbol = values.get("symbol")
+            if symbol is None:  # a move: the item's own symbol is in the other list
+                current = await store.get_item(claims["sub"], item_id)
+                symbol = current.symbol if current else ""
+            raise _duplicate(symbol) from None
         if item is None:
             raise _not_found(item_id)
         return ItemsResponse(_item(item, await _quotes(request, [item.symbol])))
@@ -381,7 +440,7 @@ class Stock(HTTPEndpoint):
         operationId: putStock
         tags: [watchlist]
         parameters: [{$ref: "#/components/parameters/ItemId"}]
-        requestBody: {$ref: "#/components/requestBodies/ItemChanges"}
+        requestBody: {$ref: "#/components/requestBodies/ItemChangesOrMove"}
         responses:
           "200":
             description: The changed item.
@@ -418,6 +477,233 @@ class Stock(HTTPEndpoint):
         return Response(status_code=204)
 
 
+def _no_list(list_id: int) -> ApiError:
+    return ApiError(404, f"You have no list with id {list_id}.")
+
+
+def _duplicate_list(name: str) -> ApiError:
+    return ApiError(
+        409,
+        f"You already have a list named {name}.",
+        {"name": "is already the name of one of your lists"},
+    )
+
+
+class Lists(HTTPEndpoint):
+    async def get(self, request: Request) -> Response:
+        """The caller's lists, in their order, with how many items each holds.
+
+        Everyone has at least one: a person who has made none has "My watchlist".
+        ---
+        operationId: listLists
+        tags: [lists]
+        responses:
+          "200":
+            description: Every list, in the caller's order.
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/ListList"}
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "503": {$ref: "#/components/responses/Unavailable"}
+        """
+        claims = await _caller(request)
+        lists = await _store(request).lists(claims["sub"])
+        return JSONResponse([entry.as_json() for entry in lists])
+
+    async def post(self, request: Request) -> Response:
+        """Make a new list, last in the caller's order.
+
+        Answers 201 with the list and its ``Location``; 409 when the caller already has a
+        list of that name, whatever its case; 422 past 20 lists.
+        ---
+        operationId: createList
+        tags: [lists]
+        requestBody: {$ref: "#/components/requestBodies/NewList"}
+        responses:
+          "201":
+            description: The new list.
+            headers:
+              Location:
+                description: The list's URL.
+                required: true
+                schema: {type: string, format: uri-reference}
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/List"}
+            links:
+              getList:
+                operationId: getList
+                parameters: {list_id: "$response.body#/id"}
+                description: Read the new list.
+              updateList:
+                operationId: updateList
+                parameters: {list_id: "$response.body#/id"}
+                description: Rename or move the new list.
+              deleteList:
+                operationId: deleteList
+                parameters: {list_id: "$response.body#/id"}
+                description: Delete the new list.
+              listListStocks:
+                operationId: listListStocks
+                parameters: {list_id: "$response.body#/id"}
+                description: The new list's items.
+              createListStock:
+                operationId: createListStock
+                parameters: {list_id: "$response.body#/id"}
+                description: Add an item to the new list.
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "409": {$ref: "#/components/responses/ListConflict"}
+          "413": {$ref: "#/components/responses/TooLarge"}
+          "415": {$ref: "#/components/responses/UnsupportedMediaType"}
+          "422": {$ref: "#/components/responses/Invalid"}
+          "503": {$ref: "#/components/responses/Unavailable"}
+        """
+        claims = await _caller(request)
+        values = await _list_fields(request, partial=False)
+        try:
+            created = await _store(request).create_list(claims["sub"], values["name"])
+        except DuplicateListName:
+            raise _duplicate_list(values["name"]) from None
+        except ListLimitReached:
+            raise ApiError(
+                422, f"You have {MAX_LISTS_PER_USER} lists, the most there can be."
+            ) from None
+        return JSONResponse(
+            created.as_json(), status_code=201, headers={"Location": f"/api/lists/{created.id}"}
+        )
+
+
+class OneList(HTTPEndpoint):
+    async def get(self, request: Request) -> Response:
+        """One of the caller's lists.
+        ---
+        operationId: getList
+        tags: [lists]
+        parameters: [{$ref: "#/components/parameters/ListId"}]
+        responses:
+          "200":
+            description: The list.
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/List"}
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "503": {$ref: "#/components/responses/Unavailable"}
+        """
+        claims = await _caller(request)
+        list_id = request.path_params["list_id"]
+        found = await _store(request).get_list(claims["sub"], list_id)
+        if found is None:
+            raise _no_list(list_id)
+        return JSONResponse(found.as_json())
+
+    async def patch(self, request: Request) -> Response:
+        """Rename a list, or move it in the caller's order (``position`` 0 is first).
+        ---
+        operationId: updateList
+        tags: [lists]
+        parameters: [{$ref: "#/components/parameters/ListId"}]
+        requestBody: {$ref: "#/components/requestBodies/ListChanges"}
+        responses:
+          "200":
+            description: The changed list.
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/List"}
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "409": {$ref: "#/components/responses/ListConflict"}
+          "413": {$ref: "#/components/responses/TooLarge"}
+          "415": {$ref: "#/components/responses/UnsupportedMediaType"}
+          "422": {$ref: "#/components/responses/Invalid"}
+          "503": {$ref: "#/components/responses/Unavailable"}
+        """
+        claims = await _caller(request)
+        values = await _list_fields(request, partial=True)
+        list_id = request.path_params["list_id"]
+        try:
+            changed = await _store(request).update_list(claims["sub"], list_id, **values)
+        except DuplicateListName:
+            raise _duplicate_list(values["name"]) from None
+        if changed is None:
+            raise _no_list(list_id)
+        return JSONResponse(changed.as_json())
+
+    async def delete(self, request: Request) -> Response:
+        """Delete a list and every item in it; the caller's last list cannot be (409).
+        ---
+        operationId: deleteList
+        tags: [lists]
+        parameters: [{$ref: "#/components/parameters/ListId"}]
+        responses:
+          "204":
+            description: The list and its items are gone.
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "409": {$ref: "#/components/responses/ListConflict"}
+          "503": {$ref: "#/components/responses/Unavailable"}
+        """
+        claims = await _caller(request)
+        list_id = request.path_params["list_id"]
+        try:
+            deleted = await _store(request).delete_list(claims["sub"], list_id)
+        except LastList:
+            raise ApiError(409, "This is your last list: a watchlist needs one.") from None
+        if deleted is None:
+            raise _no_list(list_id)
+        return Response(status_code=204)
+
+
+class ListStocks(HTTPEndpoint):
+    async def get(self, request: Request) -> Response:
+        """The items of one of the caller's lists, newest first.
+        ---
+        operationId: listListStocks
+        tags: [lists]
+        parameters: [{$ref: "#/components/parameters/ListId"}]
+        responses:
+          "200":
+            description: The list's items, newest first.
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/ItemList"}
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "503": {$ref: "#/components/responses/Unavailable"}
+        """
+        claims = await _caller(request)
+        return await _listed(request, claims["sub"], request.path_params["list_id"])
+
+    async def post(self, request: Request) -> Response:
+        """Add an item to one of the caller's lists, as ``POST /api/stocks`` does to the first.
+        ---
+        operationId: createListStock
+        tags: [lists]
+        parameters: [{$ref: "#/components/parameters/ListId"}]
+        requestBody: {$ref: "#/components/requestBodies/NewItem"}
+        responses:
+          "201":
+            description: The new item.
+            headers:
+              Location:
+                description: The item's URL.
+                required: true
+                schema: {type: string, format: uri-reference}
+            content:
+              application/json:
+                schema: {$ref: "#/components/schemas/Item"}
+          "401": {$ref: "#/components/responses/Unauthorized"}
+          "404": {$ref: "#/components/responses/NotFound"}
+          "409": {$ref: "#/components/responses/Conflict"}
+          "413": {$ref: "#/components/responses/TooLarge"}
+          "415": {$ref: "#/components/responses/UnsupportedMediaType"}
+          "422": {$ref: "#/components/responses/Invalid"}
+          "503": {$ref: "#/components/responses/Unavailable"}
+        """
+        claims = await _caller(request)
+        return await _created(request, claims["sub"], request.path_params["list_id"])
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own errors (404, 405, 413) under ``/api``, in the API's error shape."""
     assert isinstance(exc, HTTPException)
@@ -443,4 +729,7 @@ routes = [
     Route("/me", me, methods=["GET"]),
     Route("/stocks", Stocks),
     Route("/stocks/{item_id:int}", Stock),
+    Route("/lists", Lists),
+    Route("/lists/{list_id:int}", OneList),
+    Route("/lists/{list_id:int}/stocks", ListStocks),
 ]

@@ -102,6 +102,52 @@ def _entry_schema(*, partial: bool) -> dict[str, Any]:
     return schema
 
 
+def _moving(schema: dict[str, Any]) -> dict[str, Any]:
+    """An item's changes, which may also move it to another of your lists."""
+    schema["properties"] = {
+        **schema["properties"],
+        "list_id": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_ID,
+            "description": "Move the item to this list of yours (the symbol must not be in it).",
+        },
+    }
+    schema["description"] += " `list_id` moves the item to another of your lists."
+    return schema
+
+
+def _list_schema(*, partial: bool) -> dict[str, Any]:
+    inside = validation.CONTROL.pattern.removeprefix("[").removesuffix("]")
+    name = {
+        "type": "string",
+        # Something besides whitespace, and no control characters.
+        "pattern": f"^[^{inside}]*[^\\s{inside}][^{inside}]*$",
+        "minLength": 1,
+        "maxLength": validation.LIST_NAME_MAX,
+        "description": (
+            f"{_TRIMMED} 1 to {validation.LIST_NAME_MAX} characters, no control characters; "
+            "unique among your lists whatever its case."
+        ),
+        "examples": ["Dividends"],
+    }
+    properties: dict[str, Any] = {"name": name}
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": False}
+    if partial:
+        properties["position"] = {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": validation.MAX_LISTS_PER_USER - 1,
+            "description": "Where the list goes in your order: 0 is first; past the end, last.",
+        }
+        schema["description"] = "Rename the list, move it, or both."
+    else:
+        schema["required"] = ["name"]
+        schema["description"] = "A new list, placed last in your order."
+    schema["properties"] = properties
+    return schema
+
+
 def _json(schema_name: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}
 
@@ -134,6 +180,12 @@ def components(max_body_bytes: int) -> dict[str, Any]:
         "notes": {"type": "string"},
         "created_at": timestamp,
         "updated_at": timestamp,
+        "list_id": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_ID,
+            "description": "The list the item is in.",
+        },
         "quote": {
             "anyOf": [{"$ref": "#/components/schemas/Quote"}, {"type": "null"}],
             "description": "The symbol's latest quote from the cache; `null` when none is known "
@@ -176,6 +228,7 @@ def components(max_body_bytes: int) -> dict[str, Any]:
                         "notes": "core holding",
                         "created_at": "2025-01-02T09:30:00.000000Z",
                         "updated_at": "2025-01-02T09:30:00.000000Z",
+                        "list_id": 1,
                         "quote": {
                             "price": 189.5,
                             "previous_close": 187.25,
@@ -201,6 +254,38 @@ def components(max_body_bytes: int) -> dict[str, Any]:
             },
             "NewItem": _entry_schema(partial=False),
             "ItemChanges": _entry_schema(partial=True),
+            "ItemChangesOrMove": _moving(_entry_schema(partial=True)),
+            "List": {
+                "type": "object",
+                "description": "One of your named lists.",
+                "examples": [
+                    {
+                        "id": 1,
+                        "name": "My watchlist",
+                        "position": 0,
+                        "item_count": 12,
+                        "created_at": "2025-01-02T09:30:00.000000Z",
+                    }
+                ],
+                "required": ["id", "name", "position", "item_count", "created_at"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                    "name": {"type": "string", "minLength": 1},
+                    "position": {"type": "integer", "minimum": 0},
+                    "item_count": {"type": "integer", "minimum": 0},
+                    "created_at": timestamp,
+                },
+            },
+            "ListList": {
+                "type": "array",
+                "description": "Your lists, in your order.",
+                "minItems": 1,
+                "maxItems": validation.MAX_LISTS_PER_USER,
+                "items": {"$ref": "#/components/schemas/List"},
+            },
+            "NewList": _list_schema(partial=False),
+            "ListChanges": _list_schema(partial=True),
             "Identity": {
                 "type": "object",
                 "description": "Who the ID token says you are.",
@@ -257,10 +342,20 @@ def components(max_body_bytes: int) -> dict[str, Any]:
                 "description": "The item's `id`.",
                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
             },
+            "ListId": {
+                "name": "list_id",
+                "in": "path",
+                "required": True,
+                "description": "The list's `id`.",
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+            },
         },
         "requestBodies": {
             "NewItem": {"required": True, "content": _json("NewItem")},
             "ItemChanges": {"required": True, "content": _json("ItemChanges")},
+            "ItemChangesOrMove": {"required": True, "content": _json("ItemChangesOrMove")},
+            "NewList": {"required": True, "content": _json("NewList")},
+            "ListChanges": {"required": True, "content": _json("ListChanges")},
         },
         "responses": {
             "Unauthorized": _error(
@@ -276,7 +371,16 @@ def components(max_body_bytes: int) -> dict[str, Any]:
                     }
                 },
             ),
-            "NotFound": _error("You have no item with this id (or it is someone else's)."),
+            "NotFound": _error(
+                "You have no item, or no list, with this id (or it is someone else's)."
+            ),
+            "ListConflict": _error(
+                "You already have a list of this name (whatever its case), or it is your last.",
+                example={
+                    "detail": "You already have a list named Tech.",
+                    "errors": {"name": "is already the name of one of your lists"},
+                },
+            ),
             "Conflict": _error(
                 "The symbol is already on your watchlist.",
                 example={

@@ -29,8 +29,8 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import Compiled
 
 from webapp import money
-from webapp.tables import revoked_sessions, users, watchlist_items
-from webapp.validation import MAX_ITEMS_PER_USER
+from webapp.tables import revoked_sessions, users, watchlist_items, watchlists
+from webapp.validation import FIRST_LIST_NAME, MAX_ITEMS_PER_USER, MAX_LISTS_PER_USER
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,22 @@ class ItemLimitReached(Exception):
     """The user already has ``MAX_ITEMS_PER_USER`` items."""
 
 
+class DuplicateListName(Exception):
+    """The user already has a list of this name (whatever its case)."""
+
+
+class ListLimitReached(Exception):
+    """The user already has ``MAX_LISTS_PER_USER`` lists."""
+
+
+class LastList(Exception):
+    """The user's only list cannot be deleted."""
+
+
+class NoSuchList(Exception):
+    """The user has no list with this id."""
+
+
 class DatabaseUnavailable(Exception):
     """The database cannot be reached just now; the request may succeed if tried again.
 
@@ -85,6 +101,7 @@ class Item:
     notes: str
     created_at: datetime
     updated_at: datetime
+    list_id: int
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +112,27 @@ class Item:
             "notes": self.notes,
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
+            "list_id": self.list_id,
+        }
+
+
+@dataclass(frozen=True)
+class WatchList:
+    """One of a person's named lists."""
+
+    id: int
+    name: str
+    position: int
+    created_at: datetime
+    item_count: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "position": self.position,
+            "item_count": self.item_count,
+            "created_at": _iso(self.created_at),
         }
 
 
@@ -119,6 +157,7 @@ _COLUMNS = (
     watchlist_items.c.notes,
     watchlist_items.c.created_at,
     watchlist_items.c.updated_at,
+    watchlist_items.c.list_id,
 )
 
 
@@ -196,10 +235,62 @@ def _item(row: Any) -> Item:
 
 _SUB: sa.BindParameter[str] = sa.bindparam("sub")
 _ID: sa.BindParameter[int] = sa.bindparam("id")
+_LIST_ID: sa.BindParameter[int] = sa.bindparam("list_id")
+# The person's first list, by their order: what /watchlist and /api/stocks show.
+# (No LIMIT: Prepared statements carry only the call's values, and LIMIT 1 is a bound one.)
+_FIRST_POSITION = (
+    sa.select(sa.func.min(watchlists.c.position))
+    .where(watchlists.c.user_sub == _SUB)
+    .scalar_subquery()
+)
+_FIRST_LIST = (
+    sa.select(sa.func.min(watchlists.c.id))
+    .where(watchlists.c.user_sub == _SUB, watchlists.c.position == _FIRST_POSITION)
+    .scalar_subquery()
+)
+_NEWEST_FIRST = (watchlist_items.c.created_at.desc(), watchlist_items.c.id.desc())
 _LIST = Prepared(
     sa.select(*_COLUMNS)
-    .where(watchlist_items.c.user_sub == _SUB)
-    .order_by(watchlist_items.c.created_at.desc(), watchlist_items.c.id.desc())
+    .where(watchlist_items.c.user_sub == _SUB, watchlist_items.c.list_id == _LIST_ID)
+    .order_by(*_NEWEST_FIRST)
+)
+_LIST_FIRST = Prepared(
+    sa.select(*_COLUMNS)
+    .where(watchlist_items.c.user_sub == _SUB, watchlist_items.c.list_id == _FIRST_LIST)
+    .order_by(*_NEWEST_FIRST)
+)
+_LIST_COLUMNS = (
+    watchlists.c.id,
+    watchlists.c.name,
+    watchlists.c.position,
+    watchlists.c.created_at,
+    sa.func.count(watchlist_items.c.id),
+)
+_LISTS = (
+    sa.select(*_LIST_COLUMNS)
+    .select_from(
+        watchlists.outerjoin(
+            watchlist_items,
+            sa.and_(
+                watchlist_items.c.list_id == watchlists.c.id,
+                watchlist_items.c.user_sub == watchlists.c.user_sub,
+            ),
+        )
+    )
+    .where(watchlists.c.user_sub == _SUB)
+    .group_by(watchlists.c.id, watchlists.c.name, watchlists.c.position, watchlists.c.created_at)
+    .order_by(watchlists.c.position, watchlists.c.id)
+)
+_ALL_LISTS = Prepared(_LISTS)
+_ONE_LIST = Prepared(_LISTS.where(watchlists.c.id == _LIST_ID))
+_INSERT_LIST = Prepared(
+    watchlists.insert().values(
+        {
+            column: sa.bindparam(column.key, type_=column.type)
+            for column in watchlists.c
+            if column is not watchlists.c.id
+        }
+    )
 )
 _GET = Prepared(
     sa.select(*_COLUMNS).where(watchlist_items.c.id == _ID, watchlist_items.c.user_sub == _SUB)
@@ -209,6 +300,7 @@ _COUNT = Prepared(
     .select_from(watchlist_items)
     .where(watchlist_items.c.user_sub == _SUB)
 )
+_FIRST_LIST_ID = Prepared(sa.select(_FIRST_LIST))
 _INSERT = Prepared(
     watchlist_items.insert().values(
         {
@@ -235,7 +327,13 @@ _SESSION = Prepared(sa.select(users.c.sub).select_from(_SESSION_ROWS).where(*_LI
 _LIST_IN_SESSION = Prepared(
     sa.select(*_COLUMNS)
     .select_from(
-        _SESSION_ROWS.outerjoin(watchlist_items, watchlist_items.c.user_sub == users.c.sub)
+        _SESSION_ROWS.outerjoin(
+            watchlist_items,
+            sa.and_(
+                watchlist_items.c.user_sub == users.c.sub,
+                watchlist_items.c.list_id == _FIRST_LIST,
+            ),
+        )
     )
     .where(*_LIVE_SESSION)
     .order_by(watchlist_items.c.created_at.desc(), watchlist_items.c.id.desc())
@@ -319,8 +417,15 @@ class Store:
     async def ping(self) -> None:
         await self._fetch_val("SELECT 1")
 
-    async def list_items(self, user_sub: str) -> list[Item]:
-        return [_item(row) for row in await self._fetch_all(_LIST(sub=user_sub))]
+    async def list_items(self, user_sub: str, list_id: int | None = None) -> list[Item]:
+        """The items of one of the user's lists (their first by default), newest first."""
+        if list_id is None:
+            statement = _LIST_FIRST(sub=user_sub)
+        elif not 0 < list_id <= MAX_ID:
+            return []
+        else:
+            statement = _LIST(sub=user_sub, list_id=list_id)
+        return [_item(row) for row in await self._fetch_all(statement)]
 
     async def get_item(self, user_sub: str, item_id: int) -> Item | None:
         if not 0 < item_id <= MAX_ID:
@@ -328,12 +433,19 @@ class Store:
         row = await self._fetch_one(_GET(id=item_id, sub=user_sub))
         return None if row is None else _item(row)
 
-    async def create_item(self, user_sub: str, values: Mapping[str, Any]) -> Item:
-        """Insert a new item; the unique index, not a prior look-up, rejects duplicates."""
+    async def create_item(
+        self, user_sub: str, values: Mapping[str, Any], list_id: int | None = None
+    ) -> Item:
+        """Insert a new item into one of the user's lists (their first by default); the
+        unique index, not a prior look-up, rejects a symbol already in that list."""
+        if list_id is None:
+            list_id = await self.first_list_id(user_sub)
+        elif await self.get_list(user_sub, list_id) is None:
+            raise NoSuchList()
         if await self._fetch_val(_COUNT(sub=user_sub)) >= MAX_ITEMS_PER_USER:
             raise ItemLimitReached()
         now = _now()
-        row = {**values, "created_at": now, "updated_at": now}
+        row = {**values, "created_at": now, "updated_at": now, "list_id": list_id}
         try:
             item_id = await self._write(_INSERT(user_sub=user_sub, **row))
         except Exception as exc:
@@ -345,9 +457,12 @@ class Store:
     async def update_item(
         self, user_sub: str, item_id: int, values: Mapping[str, Any]
     ) -> Item | None:
-        """Change the given fields; ``None`` when the user has no such item."""
+        """Change the given fields (``list_id`` moves it to another of the user's lists);
+        ``None`` when the user has no such item."""
         if not 0 < item_id <= MAX_ID:
             return None
+        if "list_id" in values and await self.get_list(user_sub, values["list_id"]) is None:
+            raise NoSuchList()
         if values:
             statement = (
                 watchlist_items.update()
@@ -368,6 +483,116 @@ class Store:
             return False
         await self._write(_DELETE(id=item_id, sub=user_sub))
         return True
+
+    # Lists.
+
+    async def lists(self, user_sub: str) -> list[WatchList]:
+        """The user's lists in their order, with their item counts; a person who has none
+        yet gets the first one, "My watchlist"."""
+        rows = await self._fetch_all(_ALL_LISTS(sub=user_sub))
+        if not rows:
+            await self.first_list_id(user_sub)
+            rows = await self._fetch_all(_ALL_LISTS(sub=user_sub))
+        return [WatchList(*row._mapping) for row in rows]
+
+    async def get_list(self, user_sub: str, list_id: int) -> WatchList | None:
+        if not isinstance(list_id, int) or not 0 < list_id <= MAX_ID:
+            return None
+        row = await self._fetch_one(_ONE_LIST(sub=user_sub, list_id=list_id))
+        return None if row is None else WatchList(*row._mapping)
+
+    async def first_list_id(self, user_sub: str) -> int:
+        """The user's first list, made ("My watchlist") if they have none yet."""
+        first = await self._fetch_val(_FIRST_LIST_ID(sub=user_sub))
+        if first is not None:
+            return int(first)
+        try:
+            return int(await self._insert_list(user_sub, FIRST_LIST_NAME, 0))
+        except DuplicateListName:
+            # Made meanwhile by a concurrent request of the same person.
+            return int(await self._fetch_val(_FIRST_LIST_ID(sub=user_sub)))
+
+    async def _insert_list(self, user_sub: str, name: str, position: int) -> int:
+        values = {
+            "user_sub": user_sub,
+            "name": name,
+            "name_key": name.casefold(),
+            "position": position,
+            "created_at": _now(),
+        }
+        try:
+            list_id: int = await self._write(_INSERT_LIST(**values))
+        except Exception as exc:
+            if _is_duplicate(exc):
+                raise DuplicateListName() from None
+            raise
+        return list_id
+
+    async def create_list(self, user_sub: str, name: str) -> WatchList:
+        """A new list at the end of the user's order; the unique key refuses a name the
+        user already has, whatever its case."""
+        existing = await self.lists(user_sub)
+        if len(existing) >= MAX_LISTS_PER_USER:
+            raise ListLimitReached()
+        list_id = await self._insert_list(user_sub, name, len(existing))
+        created = await self.get_list(user_sub, list_id)
+        assert created is not None
+        return created
+
+    async def update_list(
+        self, user_sub: str, list_id: int, *, name: str | None = None, position: int | None = None
+    ) -> WatchList | None:
+        """Rename the list, or move it to ``position`` (0 is first; past the end is last);
+        ``None`` when the user has no such list."""
+        current = await self.get_list(user_sub, list_id)
+        if current is None:
+            return None
+        mine = (watchlists.c.id == list_id, watchlists.c.user_sub == user_sub)
+        if name is not None and name != current.name:
+            try:
+                await self._write(
+                    watchlists.update().where(*mine).values(name=name, name_key=name.casefold())
+                )
+            except Exception as exc:
+                if _is_duplicate(exc):
+                    raise DuplicateListName() from None
+                raise
+        if position is not None:
+            order = [entry.id for entry in await self.lists(user_sub) if entry.id != list_id]
+            order.insert(min(max(position, 0), len(order)), list_id)
+            await self._renumber(user_sub, order)
+        return await self.get_list(user_sub, list_id)
+
+    async def _renumber(self, user_sub: str, order: list[int]) -> None:
+        """Give the lists in ``order`` the positions 0, 1, 2, ... where they differ."""
+        positions = {entry.id: entry.position for entry in await self.lists(user_sub)}
+        for position, list_id in enumerate(order):
+            if positions.get(list_id) != position:
+                await self._write(
+                    watchlists.update()
+                    .where(watchlists.c.id == list_id, watchlists.c.user_sub == user_sub)
+                    .values(position=position)
+                )
+
+    async def delete_list(self, user_sub: str, list_id: int) -> int | None:
+        """Delete the list and its items; the number of items deleted, or ``None`` when the
+        user has no such list. Raises ``LastList`` for the user's only list."""
+        lists = await self.lists(user_sub)
+        if not any(entry.id == list_id for entry in lists):
+            return None
+        if len(lists) == 1:
+            raise LastList()
+        deleted: int = next(entry.item_count for entry in lists if entry.id == list_id)
+        await self._write(
+            watchlist_items.delete().where(
+                watchlist_items.c.list_id == list_id, watchlist_items.c.user_sub == user_sub
+            )
+        )
+        await self._write(
+            watchlists.delete().where(watchlists.c.id == list_id, watchlists.c.user_sub == user_sub)
+        )
+        await self._renumber(user_sub, [entry.id for entry in lists if entry.id != list_id])
+        return deleted
 
     # Who has signed in, and which of their sessions are over.
 

@@ -57,6 +57,25 @@ _TABLE_OPTIONS: dict[str, Any] = {
     "mysql_collate": "utf8mb4_unicode_ci",
 }
 
+# Each person's named lists, in the order they choose (position 0 first). A name is unique
+# per person whatever its case: name_key is the name case-folded, compared byte for byte.
+watchlists = sa.Table(
+    "watchlists",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("user_sub", _SUB, nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column(
+        "name_key",
+        sa.String(300).with_variant(mysql.VARBINARY(1200), "mysql", "mariadb"),
+        nullable=False,
+    ),
+    sa.Column("position", sa.Integer(), nullable=False),
+    sa.Column("created_at", _TIMESTAMP, nullable=False),
+    sa.UniqueConstraint("user_sub", "name_key", name="uq_watchlists_user_name"),
+    **_TABLE_OPTIONS,
+)
+
 watchlist_items = sa.Table(
     "watchlist_items",
     metadata,
@@ -68,7 +87,12 @@ watchlist_items = sa.Table(
     sa.Column("notes", sa.Text(), nullable=False),
     sa.Column("created_at", _TIMESTAMP, nullable=False),
     sa.Column("updated_at", _TIMESTAMP, nullable=False),
-    sa.UniqueConstraint("user_sub", "symbol", name="uq_watchlist_items_user_symbol"),
+    # Last: 0003 added it to a table that had the others (the column order must agree).
+    sa.Column("list_id", _ID, nullable=False),
+    # A symbol once per list; the owner's items are found through (user_sub, list_id).
+    # Indexes rather than constraints: that is what 0003 could add to an existing table.
+    sa.Index("uq_watchlist_items_list_symbol", "list_id", "symbol", unique=True),
+    sa.Index("ix_watchlist_items_user_list", "user_sub", "list_id"),
     **_TABLE_OPTIONS,
 )
 
@@ -99,11 +123,15 @@ revoked_sessions = sa.Table(
 
 
 def create_statements(dialect: sa.engine.Dialect) -> list[str]:
-    """``CREATE TABLE IF NOT EXISTS`` for every table, compiled for ``dialect``."""
-    return [
-        str(sa.schema.CreateTable(table, if_not_exists=True).compile(dialect=dialect)).strip()
-        for table in metadata.sorted_tables
-    ]
+    """``CREATE TABLE IF NOT EXISTS`` for every table, and its indexes, compiled for
+    ``dialect`` (for an empty database: MySQL has no ``CREATE INDEX IF NOT EXISTS``)."""
+    statements = []
+    for table in metadata.sorted_tables:
+        create = sa.schema.CreateTable(table, if_not_exists=True)
+        statements.append(str(create.compile(dialect=dialect)).strip())
+        for index in sorted(table.indexes, key=lambda index: str(index.name)):
+            statements.append(str(sa.schema.CreateIndex(index).compile(dialect=dialect)).strip())
+    return statements
 
 
 ACCOUNT_PATTERN = re.compile(r"'[^'\\\s]{1,80}'@'[^'\\\s]{1,255}'")

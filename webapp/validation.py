@@ -21,6 +21,9 @@ SYMBOL_PATTERN = re.compile(r"\^?[A-Z0-9][A-Z0-9.=-]{0,19}")
 NAME_MAX = 255
 NOTES_MAX = 2000
 MAX_ITEMS_PER_USER = 1000
+MAX_LISTS_PER_USER = 20
+LIST_NAME_MAX = 100
+FIRST_LIST_NAME = "My watchlist"
 
 SYMBOL_RULE = (
     "must be 1 to 20 letters, digits, '.', '=' or '-', optionally after '^' "
@@ -40,7 +43,11 @@ class InvalidEntry(Exception):
 
 
 def clean_entry(
-    data: Mapping[str, Any], *, partial: bool = False, from_form: bool = False
+    data: Mapping[str, Any],
+    *,
+    partial: bool = False,
+    from_form: bool = False,
+    movable: bool = False,
 ) -> dict[str, Any]:
     """Validate ``data`` and return the cleaned values for the fields it holds.
 
@@ -49,11 +56,17 @@ def clean_entry(
     value as a form's string, where an empty price means "no price".
     """
     errors: dict[str, str] = {}
+    fields = (*FIELDS, "list_id") if movable else FIELDS
     for key in data:
         if key in READ_ONLY_FIELDS:
             errors[key] = "is read-only"
-        elif key not in FIELDS:
+        elif key not in fields:
             errors[key] = "is not a known field"
+    if movable and "list_id" in data:
+        try:
+            cleaned_list = {"list_id": _id(data["list_id"])}
+        except ValueError as exc:
+            errors["list_id"] = str(exc)
 
     cleaned: dict[str, Any] = {}
     cleaners = {"symbol": _symbol, "name": _name, "price": _price, "notes": _notes}
@@ -73,7 +86,65 @@ def clean_entry(
         cleaned.setdefault("notes", "")
     if errors:
         raise InvalidEntry(errors)
+    if movable and "list_id" in data:
+        cleaned.update(cleaned_list)
     return cleaned
+
+
+LIST_FIELDS = ("name", "position")
+LIST_READ_ONLY_FIELDS = ("id", "item_count", "created_at")
+
+
+def clean_list(data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """Validate a list's fields (``name``; ``position`` on a change) the way ``clean_entry``
+    does an item's: the cleaned values, or ``InvalidEntry`` naming each field's rule."""
+    errors: dict[str, str] = {}
+    allowed = LIST_FIELDS if partial else ("name",)
+    for key in data:
+        if key in LIST_READ_ONLY_FIELDS:
+            errors[key] = "is read-only"
+        elif key not in allowed:
+            errors[key] = "is not a known field"
+    cleaned: dict[str, Any] = {}
+    if "name" in data:
+        try:
+            cleaned["name"] = list_name(data["name"])
+        except ValueError as exc:
+            errors["name"] = str(exc)
+    elif not partial:
+        errors["name"] = "is required"
+    if "position" in data and partial:
+        position = data["position"]
+        if not _is_number(position):
+            errors["position"] = "must be a whole number"
+        elif position != int(position) or not 0 <= position < MAX_LISTS_PER_USER:
+            errors["position"] = f"must be a whole number from 0 to {MAX_LISTS_PER_USER - 1}"
+        else:
+            cleaned["position"] = int(position)
+    if errors:
+        raise InvalidEntry(errors)
+    return cleaned
+
+
+def list_name(value: Any) -> str:
+    """A list's name: 1 to 100 characters once trimmed, no control characters."""
+    text = _text(value, allow_null=False)
+    if not text:
+        raise ValueError("is required")
+    if len(text) > LIST_NAME_MAX:
+        raise ValueError(f"must be at most {LIST_NAME_MAX} characters")
+    if CONTROL.search(text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+def _id(value: Any) -> int:
+    """A positive whole number (a JSON number read exactly)."""
+    if not _is_number(value):
+        raise ValueError("must be a list's id, a whole number")
+    if value != int(value) or not 0 < value < 2**63:
+        raise ValueError("must be a list's id, a whole number from 1")
+    return int(value)
 
 
 def _text(value: Any, *, allow_null: bool) -> str:
@@ -124,3 +195,9 @@ def named(name: str) -> dict[str, str]:
         return clean_entry({"name": name}, partial=True)
     except InvalidEntry:
         return {}
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    return isinstance(value, int) and not isinstance(value, bool)

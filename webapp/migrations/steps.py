@@ -64,5 +64,20 @@ def create_index(name: str, table: str, columns: Sequence[str], *, unique: bool 
 
 
 def drop_index(name: str, table: str) -> None:
-    if name in _index_names(table):
+    """Drop the index, or the unique constraint, of that name, if the table has it."""
+    inspector = _inspector()
+    unique = {constraint["name"] for constraint in inspector.get_unique_constraints(table)}
+    if op.get_bind().dialect.name == "sqlite" and name in unique:
+        # SQLite keeps a table's constraints in its definition: the table is rebuilt.
+        with op.batch_alter_table(table) as batch:
+            batch.drop_constraint(name, type_="unique")
+    elif name in _index_names(table):
         op.drop_index(name, table_name=table)
+
+
+def set_not_null(table: str, column: str, existing_type: sa.types.TypeEngine[Any]) -> None:
+    """Make the column NOT NULL, unless it is already (fill it in first)."""
+    columns = {c["name"]: c for c in _inspector().get_columns(table)}
+    if columns[column]["nullable"]:
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column(column, existing_type=existing_type, nullable=False)
