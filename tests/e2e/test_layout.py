@@ -133,6 +133,10 @@ def test_watchlist_fits(phone: Page, watch: Watch, server: Server) -> None:
     for item in ITEMS:
         add(page, *item)
     expect(page.locator("#rows tr")).to_have_count(len(ITEMS))
+    # At rest: every quote in (the poll fills them in a second after an add), and htmx done
+    # settling its swap (for ~20 ms a swapped cell keeps its old classes).
+    expect(page.locator("#rows .pending")).to_have_count(0)
+    expect(page.locator(".htmx-settling, .htmx-request, .htmx-swapping")).to_have_count(0)
     assert_fits(page, "the watchlist")
     assert_reachable(page, header_and_add_form(page), "watchlist")
     assert_reachable(page, page.locator("#rows .actions").locator("a, button"), "rows")
