@@ -12,16 +12,14 @@ spell them (``AAPL``, ``BRK.B``); indices (``^GSPC``), forex (``EURUSD=X``) and 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from time import monotonic
 from typing import Any
 
 import httpx2
 
-from webapp.quotes import Failed, ProviderError, RateLimited, Result, Unknown, quote
+from webapp.quotes import Failed, ProviderError, RateLimited, Result, Unknown, parsing, quote
 
 #: How long a symbol's profile (name, currency) is kept, in seconds.
 PROFILE_TTL = 24 * 60 * 60
@@ -65,7 +63,7 @@ class Finnhub:
         if not isinstance(body, dict):
             return Failed(symbol, self.name, "finnhub answered /quote with malformed JSON")
         price, change, percent, previous_close, timestamp = (
-            _number(body.get(key)) for key in ("c", "d", "dp", "pc", "t")
+            parsing.number(body.get(key)) for key in ("c", "d", "dp", "pc", "t")
         )
         if price is None or previous_close is None or timestamp is None:
             return Failed(symbol, self.name, "finnhub's /quote lacks c, pc or t")
@@ -104,7 +102,7 @@ class Finnhub:
         body = await self._get("/stock/profile2", symbol)
         if not isinstance(body, dict):
             return None
-        name, currency = _text(body.get("name")), _text(body.get("currency"))
+        name, currency = parsing.text(body.get("name")), parsing.text(body.get("currency"))
         self._profiles[symbol] = (monotonic(), name, currency)
         return name, currency
 
@@ -124,7 +122,8 @@ class Finnhub:
         status = response.status_code
         if status == 429:
             raise RateLimited(
-                "finnhub's rate limit was reached (429)", _retry_after(response.headers)
+                "finnhub's rate limit was reached (429)",
+                parsing.retry_after(response.headers.get("retry-after")),
             )
         if status == 401:
             raise ProviderError("finnhub refused the API key (401)")
@@ -134,31 +133,6 @@ class Finnhub:
         if status != 200:
             raise ProviderError(f"finnhub answered {path} with HTTP {status}")
         try:
-            return json.loads(response.content, parse_float=Decimal, parse_constant=_reject)
+            return parsing.loads(response.content)
         except ValueError:
             return None
-
-
-def _number(value: Any) -> Decimal | None:
-    """A JSON number (parsed exactly) as a finite ``Decimal``, else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        return None
-    number = Decimal(value)
-    return number if number.is_finite() else None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _reject(constant: str) -> None:
-    raise ValueError(f"{constant} is not a number")
-
-
-def _retry_after(headers: httpx2.Headers) -> float | None:
-    """``Retry-After`` in seconds, if it is given as seconds."""
-    try:
-        seconds = float(headers.get("retry-after", ""))
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds < float("inf") else None

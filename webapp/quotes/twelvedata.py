@@ -21,7 +21,6 @@ symbol's quote. Its messages are passed on with the key cut out.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -37,6 +36,7 @@ from webapp.quotes import (
     RateLimited,
     Result,
     Unknown,
+    parsing,
     quote,
 )
 
@@ -125,7 +125,7 @@ class TwelveData:
         ):
             return Failed(symbol, self.name, f"twelvedata's quote of {theirs} has a non-number")
         # Forex and crypto quotes have no currency: the price is in the pair's second.
-        currency = _text(item.get("currency")) or (theirs.partition("/")[2] or None)
+        currency = parsing.text(item.get("currency")) or (theirs.partition("/")[2] or None)
         return quote(
             symbol=symbol,
             price=price,
@@ -135,7 +135,7 @@ class TwelveData:
             currency=currency,
             as_of=as_of,
             market_state=_MARKET_STATES.get(item.get("is_market_open"), "unknown"),
-            name=_text(item.get("name")),
+            name=parsing.text(item.get("name")),
             source=self.name,
         )
 
@@ -155,12 +155,13 @@ class TwelveData:
         status = response.status_code
         if status == 429:
             raise RateLimited(
-                "twelvedata's rate limit was reached (429)", _retry_after(response.headers)
+                "twelvedata's rate limit was reached (429)",
+                parsing.retry_after(response.headers.get("retry-after")),
             )
         if status in (401, 403):
             raise ProviderError(f"twelvedata refused the API key ({status})")
         try:
-            body = json.loads(response.content, parse_float=Decimal, parse_constant=_reject)
+            body = parsing.loads(response.content)
         except ValueError:
             body = None
         # Twelve Data sometimes sends its error objects with a matching HTTP status.
@@ -205,20 +206,3 @@ def _timestamp(value: Any) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         return None
     return datetime.fromtimestamp(value, UTC)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _reject(constant: str) -> None:
-    raise ValueError(f"{constant} is not a number")
-
-
-def _retry_after(headers: httpx2.Headers) -> float | None:
-    """``Retry-After`` in seconds, if it is given as seconds."""
-    try:
-        seconds = float(headers.get("retry-after", ""))
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds < float("inf") else None

@@ -19,11 +19,9 @@ missing from the answer is ``Unknown``.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from webapp.quotes import (
@@ -33,11 +31,12 @@ from webapp.quotes import (
     RateLimited,
     Result,
     Unknown,
+    parsing,
     quote,
 )
 
 if TYPE_CHECKING:
-    from curl_cffi.requests import AsyncSession, Headers, Response
+    from curl_cffi.requests import AsyncSession, Response
 
 MISSING_EXTRA = "QUOTES_PROVIDER=yahoo needs the yahoo extra: uv sync --extra yahoo"
 
@@ -116,13 +115,13 @@ class Yahoo:
     def _result(self, symbol: str, theirs: str, item: dict[str, Any] | None) -> Result:
         if item is None:
             return Unknown(symbol, self.name)
-        price = _number(item.get("regularMarketPrice"))
+        price = parsing.number(item.get("regularMarketPrice"))
         as_of = _timestamp(item.get("regularMarketTime"))
         if price is None or price <= 0 or as_of is None:
             return Failed(symbol, self.name, f"yahoo's quote of {theirs} lacks a price or time")
         keys = ("regularMarketPreviousClose", "regularMarketChange", "regularMarketChangePercent")
         optional = [item.get(key) for key in keys]
-        previous_close, change, percent = (_number(value) for value in optional)
+        previous_close, change, percent = (parsing.number(value) for value in optional)
         if any(
             number is None and value is not None
             for number, value in zip((previous_close, change, percent), optional, strict=True)
@@ -134,10 +133,10 @@ class Yahoo:
             previous_close=previous_close,
             change=change,
             change_percent=percent,
-            currency=_text(item.get("currency")),
+            currency=parsing.text(item.get("currency")),
             as_of=as_of,
             market_state=_MARKET_STATES.get(item.get("marketState"), "unknown"),
-            name=_text(item.get("shortName")) or _text(item.get("longName")),
+            name=parsing.text(item.get("shortName")) or parsing.text(item.get("longName")),
             source=self.name,
         )
 
@@ -166,7 +165,7 @@ class Yahoo:
             f"{self._query_url}{_QUOTE_PATH}", {"symbols": symbols, "crumb": crumb}
         )
         try:
-            body = json.loads(response.content, parse_float=Decimal, parse_constant=_reject)
+            body = parsing.loads(response.content)
         except ValueError:
             body = None
         return response.status_code, body
@@ -202,7 +201,8 @@ class Yahoo:
             raise ProviderError(f"yahoo could not be reached ({type(exc).__name__})") from exc
         if response.status_code == 429:
             raise RateLimited(
-                "yahoo's rate limit was reached (429)", _retry_after(response.headers)
+                "yahoo's rate limit was reached (429)",
+                parsing.retry_after(response.headers.get("retry-after")),
             )
         return response
 
@@ -222,32 +222,7 @@ def _describe(answer: dict[str, Any]) -> str:
     return str(error)[:200]
 
 
-def _number(value: Any) -> Decimal | None:
-    """A JSON number (parsed exactly) as a finite ``Decimal``, else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        return None
-    number = Decimal(value)
-    return number if number.is_finite() else None
-
-
 def _timestamp(value: Any) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         return None
     return datetime.fromtimestamp(value, UTC)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _reject(constant: str) -> None:
-    raise ValueError(f"{constant} is not a number")
-
-
-def _retry_after(headers: Headers) -> float | None:
-    """``Retry-After`` in seconds, if it is given as seconds."""
-    try:
-        seconds = float(headers.get("retry-after") or "")
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds < float("inf") else None
