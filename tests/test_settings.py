@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -190,6 +191,8 @@ def test_no_secret_is_in_the_logs_of_a_full_start_up(
     output = log.read_text()
     assert "Application startup complete" in output
     assert "DEBUG" in output, "the most detailed logging was on"
+    # The start-up log says where quotes come from (development's default: demo).
+    assert "quotes: demo, fresh for 60 s" in output
     for secret in [*SECRETS.values(), password]:
         assert secret not in output
 
@@ -223,3 +226,14 @@ def test_bad_quote_settings_name_the_variable(
 ) -> None:
     with pytest.raises(SettingsError, match=re.escape(message)):
         Settings.from_environ(environ, state_dir=tmp_path)
+
+
+def test_production_without_a_provider_says_quotes_are_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from webapp.app import _quote_cache
+
+    settings = Settings.from_environ(PRODUCTION, state_dir=tmp_path)
+    with caplog.at_level(logging.INFO, logger="webapp.app"):
+        assert _quote_cache(settings) is None
+    assert "quotes: off (QUOTES_PROVIDER=off, or unset in production)" in caplog.messages
