@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Page, Request, Route
+from playwright.sync_api import (
+    BrowserContext,
+    ConsoleMessage,
+    Dialog,
+    Page,
+    Request,
+    Route,
+    expect,
+)
 
 from tests.conftest import IN_CI, free_port, missing, wait_until_serving
 
@@ -191,6 +199,23 @@ def sign_in_at_provider(page: Page, email: str, name: str = "") -> None:
     form.get_by_label("Email").fill(email)
     form.get_by_label("Name").fill(name)
     form.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def add(page: Page, symbol: str, name: str = "", price: str = "", notes: str = "") -> None:
+    """Add an item through the page's form, as a person types it, and wait for the swap."""
+    form = page.locator("#add-form")
+    form.get_by_label("Symbol").fill(symbol)
+    form.get_by_label("Name").fill(name)
+    form.get_by_label("Price").fill(price)
+    form.get_by_label("Notes").fill(notes)
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        form.get_by_role("button", name="Add").click()
+    settled(page)
+
+
+def settled(page: Page) -> None:
+    """Wait for htmx to finish a swap (as any person does) before typing again."""
+    expect(page.locator(".htmx-settling, .htmx-request, .htmx-swapping")).to_have_count(0)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import Server, Watch, csp_violations, sign_in_at_provider
+from tests.e2e.conftest import Server, Watch, add, csp_violations, settled, sign_in_at_provider
 
 PHONES = [320, 375, 414]
 HEIGHT = 800
@@ -73,21 +73,6 @@ def card_fields(page: Page) -> list[tuple[str, str, bool, bool]]:
              ])"""
     )
     return [(str(row), str(label), bool(value), bool(shown)) for row, label, value, shown in fields]
-
-
-def add(page: Page, symbol: str, name: str = "", price: str = "", notes: str = "") -> None:
-    form = page.locator("#add-form")
-    form.get_by_label("Symbol").fill(symbol)
-    form.get_by_label("Name").fill(name)
-    form.get_by_label("Price").fill(price)
-    form.get_by_label("Notes").fill(notes)
-    with page.expect_response(lambda r: r.request.method == "POST"):
-        form.get_by_role("button", name="Add").click()
-    settled(page)
-
-
-def settled(page: Page) -> None:
-    expect(page.locator(".htmx-settling, .htmx-request, .htmx-swapping")).to_have_count(0)
 
 
 def header_and_add_form(page: Page) -> Locator:

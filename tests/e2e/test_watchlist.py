@@ -6,28 +6,12 @@ import re
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.conftest import Server, Watch, csp_violations, sign_in_at_provider
+from tests.e2e.conftest import Server, Watch, add, csp_violations, settled, sign_in_at_provider
 
 
 def rows(page: Page) -> list[str]:
     symbols: list[str] = page.locator("#rows tr td.symbol").all_inner_texts()
     return symbols
-
-
-def add(page: Page, symbol: str, name: str = "", price: str = "", notes: str = "") -> None:
-    form = page.locator("#add-form")
-    form.get_by_label("Symbol").fill(symbol)
-    form.get_by_label("Name").fill(name)
-    form.get_by_label("Price").fill(price)
-    form.get_by_label("Notes").fill(notes)
-    with page.expect_response(lambda r: r.request.method == "POST"):
-        form.get_by_role("button", name="Add").click()
-    settled(page)
-
-
-def settled(page: Page) -> None:
-    """Wait for htmx to finish a swap (as any person does) before typing again."""
-    expect(page.locator(".htmx-settling, .htmx-request, .htmx-swapping")).to_have_count(0)
 
 
 def test_sign_in_manage_and_sign_out(page: Page, watch: Watch, server: Server) -> None:
