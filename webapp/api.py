@@ -347,10 +347,9 @@ async def _listed(request: Request, sub: str, list_id: int | None) -> Response:
 async def _created(request: Request, sub: str, list_id: int | None) -> Response:
     """A new item in one list (the first when ``list_id`` is ``None``): 201 and its URL."""
     store = _store(request)
-    if list_id is not None and await store.get_list(sub, list_id) is None:
-        raise _no_list(list_id)
     values = await with_name(request, await _entry(request, partial=False))
     try:
+        # The store checks that the list is the caller's (NoSuchList): one look-up, there.
         item = await store.create_item(sub, values, list_id)
     except NoSuchList:
         raise _no_list(list_id or 0) from None
