@@ -38,11 +38,14 @@ from starlette.routing import Route
 from bench import quotes
 from webapp import money
 from webapp.api import ItemsResponse
+from webapp.pages import PAGE_DEFAULTS
 from webapp.quotes import LABELS
 from webapp.quotes.cache import Seen
 from webapp.templating import FILTERS
+from webapp.validation import MAX_LISTS_PER_USER
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+Tab = collections.namedtuple("Tab", ["id", "name", "position", "created_at", "item_count"])
 Row = collections.namedtuple(
     "Row", ["id", "symbol", "name", "price", "notes", "created_at", "updated_at", "list_id"]
 )
@@ -54,6 +57,21 @@ FIRST_LIST = (
 LIST = (
     "SELECT id, symbol, name, price, notes, created_at, updated_at, list_id FROM watchlist_items"  # noqa: S608 (constants only)
     f" WHERE user_sub = :sub AND list_id = {FIRST_LIST} ORDER BY created_at DESC, id DESC"
+)
+#: The person's lists with their counts (the tabs), in order.
+LISTS = (
+    "SELECT watchlists.id, watchlists.name, watchlists.position, watchlists.created_at,"
+    " count(watchlist_items.id) FROM watchlists LEFT OUTER JOIN watchlist_items"
+    " ON watchlist_items.list_id = watchlists.id"
+    " AND watchlist_items.user_sub = watchlists.user_sub"
+    " WHERE watchlists.user_sub = :sub"
+    " GROUP BY watchlists.id, watchlists.name, watchlists.position, watchlists.created_at"
+    " ORDER BY watchlists.position, watchlists.id"
+)
+#: The items of one list: what the page shows once it has the lists.
+LIST_ITEMS = (
+    "SELECT id, symbol, name, price, notes, created_at, updated_at, list_id FROM watchlist_items"
+    " WHERE user_sub = :sub AND list_id = :list_id ORDER BY created_at DESC, id DESC"
 )
 ONE = (
     "SELECT id, symbol, name, price, notes, created_at, updated_at, list_id FROM watchlist_items"
@@ -121,10 +139,26 @@ def create_app() -> Starlette:
 
     async def watchlist(request: Request) -> Response:
         sub = request.headers["x-user"]
-        items = [Row(*record._mapping) for record in await database.fetch_all(LIST, {"sub": sub})]
+        lists = [Tab(*record._mapping) for record in await database.fetch_all(LISTS, {"sub": sub})]
+        current = lists[0]
+        values = {"sub": sub, "list_id": current.id}
+        items = [Row(*record._mapping) for record in await database.fetch_all(LIST_ITEMS, values)]
         user = {"sub": sub, "email": sub, "name": sub.partition("@")[0], "picture": None}
-        context = {"user": user, "items": items, "values": {}, "errors": {}, **shown}
-        return HTMLResponse(page.render(context, editing=None, focus=None))
+        urls = {entry.id: f"/lists/{entry.id}" for entry in lists}
+        urls[current.id] = "/watchlist"
+        context = {
+            "user": user,
+            "lists": lists,
+            "current": current,
+            "items": items,
+            "page_url": "/watchlist",
+            "urls": urls,
+            "titled": False,
+            "max_lists": MAX_LISTS_PER_USER,
+            **PAGE_DEFAULTS,
+            **shown,
+        }
+        return HTMLResponse(page.render(context))
 
     async def stocks(request: Request) -> Response:
         sub = request.headers["x-user"]

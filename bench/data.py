@@ -51,11 +51,13 @@ _INSERT = (
     " (user_sub, symbol, name, price, notes, created_at, updated_at, list_id)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 )
-#: Everyone's one list, as the first visit (or 0003, for older data) makes it.
+#: Everyone's lists: the first, as the first visit (or 0003, for older data) makes it, which
+#: holds their items, and two more, empty, so that the page shows three tabs.
 _LISTS = (
     "INSERT INTO watchlists (user_sub, name, name_key, position, created_at)"
-    " VALUES (%s, %s, %s, 0, %s)"
+    " VALUES (%s, %s, %s, %s, %s)"
 )
+LIST_NAMES = ("My watchlist", "Dividends", "Ideas")
 
 
 @dataclass(frozen=True)
@@ -135,9 +137,15 @@ def load(
         people = [*sizes, *lists]
         for start in range(0, len(people), ROWS_PER_STATEMENT):
             batch = people[start : start + ROWS_PER_STATEMENT]
-            first = ("My watchlist", "my watchlist")
-            cursor.executemany(_LISTS, [(person, *first, now) for person in batch])
-        cursor.execute("SELECT user_sub, id FROM watchlists")
+            cursor.executemany(
+                _LISTS,
+                [
+                    (person, name, name.casefold(), position, now)
+                    for person in batch
+                    for position, name in enumerate(LIST_NAMES)
+                ],
+            )
+        cursor.execute("SELECT user_sub, id FROM watchlists WHERE position = 0")
         list_ids = {bytes(owner).decode(): list_id for owner, list_id in cursor.fetchall()}
         for person, count in sizes.items():
             rows.extend(_row(rng, person, symbol, now) for symbol in rng.sample(symbols, count))

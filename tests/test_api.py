@@ -16,15 +16,13 @@ from typing import Any
 import httpx2
 import pytest
 import uvicorn
-from databases import Database
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from tests.conftest import bearer, make_settings
+from tests.conftest import bearer, insert_items, make_settings
 from tests.provider import Provider, SigningKey
 from webapp.app import create_app
-from webapp.tables import watchlist_items
 from webapp.validation import MAX_ITEMS_PER_USER
 
 JSON = {"Content-Type": "application/json"}
@@ -648,30 +646,7 @@ def test_the_item_limit(
 ) -> None:
     # Alice's first list, made with her first item; then the rest in one statement.
     first_list = create(sqlite_client, alice, symbol="FIRST")["list_id"]
-
-    async def seed() -> None:
-        database = Database(sqlite_url)
-        await database.connect()
-        try:
-            now = datetime(2024, 1, 1)
-            rows = [
-                {
-                    "list_id": first_list,
-                    "user_sub": "alice-sub",
-                    "symbol": f"S{n}",
-                    "name": "",
-                    "price": None,
-                    "notes": "",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for n in range(MAX_ITEMS_PER_USER - 2)
-            ]
-            await database.execute(watchlist_items.insert().values(rows))
-        finally:
-            await database.disconnect()
-
-    asyncio.run(seed())
+    insert_items(sqlite_url, "alice-sub", first_list, MAX_ITEMS_PER_USER - 2)
     last = create(sqlite_client, alice, symbol="LAST")
     body = assert_error(
         sqlite_client.post("/api/stocks", json={"symbol": "ONEMORE"}, headers=alice), 422

@@ -58,7 +58,10 @@ def test_full_page_and_fragment_share_one_url(alice: TestClient) -> None:
     fragment = alice.get("/watchlist", headers=HTMX)
     assert page.text.startswith("<!doctype html>")
     assert "<html" not in fragment.text
-    assert fragment.text.lstrip().startswith('<section id="watchlist"')
+    # The title first, which htmx takes for the page's, then the list's block.
+    title, section = fragment.text.lstrip().split("\n", 1)
+    assert title == "<title>My watchlist — Stock Watchlist</title>"
+    assert section.startswith('<section id="watchlist"')
     assert "HX-Request" in page.headers["vary"]
     assert page.headers["vary"] == fragment.headers["vary"]
     history = alice.get("/watchlist", headers={**HTMX, "HX-History-Restore-Request": "true"})
@@ -132,7 +135,7 @@ def test_add_errors_show_inline_and_keep_the_values(
 def test_duplicate_symbol_shows_inline(alice: TestClient) -> None:
     add(alice, "AAPL")
     response = alice.post("/watchlist", data={"symbol": " aapl "}, headers=HTMX)
-    assert "Symbol is already on your watchlist." in response.text
+    assert "Symbol is already in this list." in response.text
     no_js = alice.post("/watchlist", data={"symbol": "AAPL"})
     assert no_js.status_code == 409
     assert len(item_ids(alice.get("/watchlist").text)) == 1
@@ -203,7 +206,7 @@ def test_edit_to_a_duplicate_symbol(alice: TestClient) -> None:
     add(alice, "MSFT")
     msft = item_ids(alice.get("/watchlist").text)[0]
     response = alice.post(f"/watchlist/{msft}", data={"symbol": "AAPL"}, headers=HTMX)
-    assert "Symbol is already on your watchlist." in response.text
+    assert "Symbol is already in this list." in response.text
     assert alice.post(f"/watchlist/{msft}", data={"symbol": "AAPL"}).status_code == 409
 
 
@@ -213,7 +216,12 @@ def test_delete(alice: TestClient) -> None:
     first, second = item_ids(alice.get("/watchlist").text)
     response = alice.post(f"/watchlist/{first}/delete", headers=HTMX)
     assert response.status_code == 200
-    assert response.text == ""
+    # Nothing in the row's place; only the tabs, out of band, with the new count.
+    assert item_ids(response.text) == []
+    oob_tabs = r'<nav id="list-tabs"[^>]*hx-swap-oob="true">.*?</nav>'
+    [tabs] = re.findall(oob_tabs, response.text, re.S)
+    assert response.text.strip() == tabs
+    assert re.search(r'class="count">1<span class="visually-hidden"> symbol</span>', tabs)
     no_js = alice.post(f"/watchlist/{second}/delete", follow_redirects=False)
     assert no_js.status_code == 303
     assert item_ids(alice.get("/watchlist").text) == []

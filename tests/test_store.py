@@ -275,27 +275,28 @@ def test_ping(database_url: str) -> None:
 
 
 def test_a_session_is_live_until_it_or_all_its_users_sessions_end(database_url: str) -> None:
-    """``session_is_valid`` and ``list_items_in_session`` agree on every session."""
+    """``session_is_valid`` and ``lists_in_session`` agree on every session."""
     earlier = datetime(2024, 1, 1)
 
     async def test(store: Store) -> None:
-        async def check(sub: str, sid: str, signed_in_at: datetime) -> list[Item] | None:
-            items = await store.list_items_in_session(sub, sid, signed_in_at)
-            assert await store.session_is_valid(sub, sid, signed_in_at) is (items is not None)
-            return items
+        async def check(sub: str, sid: str, signed_in_at: datetime) -> list[int] | None:
+            lists = await store.lists_in_session(sub, sid, signed_in_at)
+            assert await store.session_is_valid(sub, sid, signed_in_at) is (lists is not None)
+            return None if lists is None else [entry.item_count for entry in lists]
 
         await store.record_sign_in(ALICE, "alice@example.com", "Alice")
         await store.record_sign_in(BOB, "bob@example.com", "Bob")
-        assert await check(ALICE, "s1", earlier) == []  # signed in, nothing added yet
-        first = await store.create_item(ALICE, entry("A"))
-        second = await store.create_item(ALICE, entry("B"))
+        assert await check(ALICE, "s1", earlier) == [0]  # signed in: her first list, empty
+        await store.create_item(ALICE, entry("A"))
+        await store.create_item(ALICE, entry("B"))
         await store.create_item(BOB, entry("C"))
-        assert await check(ALICE, "s1", earlier) == [second, first]
+        await store.create_list(ALICE, "Empty")
+        assert await check(ALICE, "s1", earlier) == [2, 0]
         assert await check("nobody", "s1", earlier) is None  # never signed in
 
         await store.end_session(ALICE, "s1", datetime(2999, 1, 1))
         assert await check(ALICE, "s1", earlier) is None
-        assert await check(ALICE, "s2", earlier) == [second, first]  # her other devices
+        assert await check(ALICE, "s2", earlier) == [2, 0]  # her other devices
         assert await check(BOB, "s3", earlier) is not None
 
         await store.end_all_sessions(ALICE)
@@ -305,7 +306,7 @@ def test_a_session_is_live_until_it_or_all_its_users_sessions_end(database_url: 
         )
         assert await check(ALICE, "s4", valid_after) is None  # not strictly after
         later = valid_after + timedelta(microseconds=1)
-        assert await check(ALICE, "s4", later) == [second, first]
+        assert await check(ALICE, "s4", later) == [2, 0]
         assert await check(BOB, "s3", earlier) is not None
 
     run(database_url, test)
@@ -382,7 +383,7 @@ STATEMENTS = [
         {"sub": ALICE, "sid": "a-session", "signed_in_at": datetime(2024, 1, 2, 3, 4, 5, 6)},
     ),
     (
-        store_module._LIST_IN_SESSION,
+        store_module._LISTS_IN_SESSION,
         {"sub": ALICE, "sid": "a-session", "signed_in_at": datetime(2024, 1, 2, 3, 4, 5, 6)},
     ),
     (

@@ -16,7 +16,7 @@ from typing import Any, TypeGuard
 from starlette.requests import Request
 
 from webapp.settings import Settings
-from webapp.store import Item, Store
+from webapp.store import Store, WatchList
 
 IDENTITY_KEY = "user"
 SIGNED_IN_AT_KEY = "signed_in_at"
@@ -78,18 +78,18 @@ async def verified_user(request: Request) -> dict[str, Any] | None:
     return user
 
 
-async def verified_items(request: Request) -> tuple[dict[str, Any], list[Item]] | None:
-    """The signed-in user and their items, as ``verified_user`` would allow: one query
+async def verified_lists(request: Request) -> tuple[dict[str, Any], list[WatchList]] | None:
+    """The signed-in user and their lists, as ``verified_user`` would allow: one query
     for both."""
     user = current_user(request)
     if user is None:
         return None
     store: Store = request.state.store
-    items = await store.list_items_in_session(**_session_key(request, user))
-    if items is None:
+    lists = await store.lists_in_session(**_session_key(request, user))
+    if lists is None:
         request.session.clear()
         return None
-    return user, items
+    return user, lists
 
 
 def _session_key(request: Request, user: dict[str, Any]) -> dict[str, Any]:

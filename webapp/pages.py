@@ -1,8 +1,12 @@
-"""The HTML pages: a landing page, and the watchlist edited in place with htmx.
+"""The HTML pages: a landing page, and each of a person's lists edited in place with htmx.
 
-Every URL answers a whole page to a normal request and the matching block of
-the same template to an htmx request. Without JavaScript, the forms post
-normally and answer with a redirect (or the page with its errors).
+Every URL answers a whole page to a normal request and the matching block of the same
+template to an htmx request. Without JavaScript, the forms post normally and answer with
+a redirect (or the page with its errors).
+
+A list's page is ``/lists/{id}``; the first list's is ``/watchlist`` (``/lists/{id}`` of
+the first list shows the same). Its items are ``/watchlist/{item_id}``, whatever list
+they are in.
 """
 
 from __future__ import annotations
@@ -12,25 +16,67 @@ from functools import wraps
 from typing import Any
 
 from starlette.endpoints import HTTPEndpoint
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from webapp import money
 from webapp.auth import login_url
-from webapp.identity import verified_items, verified_user
+from webapp.identity import verified_lists, verified_user
 from webapp.limits import read_form
 from webapp.quotes import LABELS
 from webapp.quotes.cache import QuoteCache, with_name
-from webapp.store import DuplicateSymbol, Item, ItemLimitReached, Store
+from webapp.store import (
+    DuplicateListName,
+    DuplicateSymbol,
+    Item,
+    ItemLimitReached,
+    LastList,
+    ListLimitReached,
+    NoSuchList,
+    Store,
+    WatchList,
+)
 from webapp.templating import is_htmx, render
-from webapp.validation import FIELDS, MAX_ITEMS_PER_USER, InvalidEntry, clean_entry
+from webapp.validation import (
+    FIELDS,
+    MAX_ITEMS_PER_USER,
+    MAX_LISTS_PER_USER,
+    InvalidEntry,
+    clean_entry,
+    clean_list,
+    clean_transfer,
+)
 
 PAGE = "watchlist.html"
 #: How soon the page asks again while quotes it shows are being looked up.
 PENDING_POLL_SECONDS = 1
 User = dict[str, Any]
 Handler = Callable[[Request, User], Awaitable[Response]]
+#: Where a Cancel may ask focus to go back to, in ``?focus=`` of the list's page.
+RETURN_FOCUS = ("rename", "delete")
+FULL = f"cannot be added: you can keep at most {MAX_ITEMS_PER_USER:,} symbols across your lists"
+NAME_TAKEN = "is already taken by one of your lists"
+TOO_MANY_LISTS = (
+    f"You have {MAX_LISTS_PER_USER} lists, the most you can have: delete one to make another."
+)
+
+
+#: The page as it first shows: nothing being edited, moved, renamed or confirmed.
+PAGE_DEFAULTS: dict[str, Any] = {
+    "values": {},
+    "errors": {},
+    "editing": None,
+    "moving": None,
+    "focus": None,
+    "focus_row": None,
+    "panel": None,
+    "list_values": {},
+    "list_errors": {},
+    "notice": None,
+    "tabs_oob": False,
+}
 
 
 def signed_in(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -68,41 +114,100 @@ def _store(request: Request) -> Store:
     return store
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """The entry's fields from a posted form; anything else in it is ignored."""
+def _path_id(request: Request, name: str) -> int:
+    value: int = request.path_params[name]
+    return value
+
+
+async def _form(request: Request, fields: tuple[str, ...] = FIELDS) -> dict[str, str]:
+    """The given fields from a posted form; anything else in it is ignored."""
     async with read_form(request, max_fields=20) as form:
-        return {field: str(form.get(field, "")) for field in FIELDS if field in form}
+        return {field: str(form.get(field, "")) for field in fields if field in form}
+
+
+def url_of(lists: list[WatchList], list_id: int) -> str:
+    """A list's page: ``/watchlist`` for the first, ``/lists/{id}`` for the others."""
+    return "/watchlist" if lists and lists[0].id == list_id else f"/lists/{list_id}"
+
+
+def _find(lists: list[WatchList], list_id: int) -> WatchList | None:
+    return next((entry for entry in lists if entry.id == list_id), None)
+
+
+def _no_such_list() -> HTTPException:
+    return HTTPException(404)
+
+
+class View:
+    """One of the user's lists as its page shows it: all their lists (the tabs), the one
+    shown and its items."""
+
+    def __init__(
+        self, user: User, lists: list[WatchList], current: WatchList, items: list[Item]
+    ) -> None:
+        self.user = user
+        self.lists = lists
+        self.current = current
+        self.items = items
+
+    @property
+    def url(self) -> str:
+        return url_of(self.lists, self.current.id)
+
+
+async def _view(request: Request, user: User, list_id: int | None) -> View:
+    """The user's list ``list_id`` (their first for ``None``); a 404 when it is not theirs."""
+    store = _store(request)
+    lists = await store.lists(user["sub"])
+    return await _view_of(request, user, lists, list_id)
+
+
+async def _view_of(
+    request: Request, user: User, lists: list[WatchList], list_id: int | None
+) -> View:
+    current = lists[0] if list_id is None else _find(lists, list_id)
+    if current is None:
+        raise _no_such_list()
+    items = await _store(request).list_items(user["sub"], current.id)
+    return View(user, lists, current, items)
 
 
 def _page(
     request: Request,
-    user: User,
-    items: list[Item],
+    view: View,
     *,
     status_code: int = 200,
     block: str | None = None,
+    headers: dict[str, str] | None = None,
     **context: Any,
 ) -> Response:
-    context.setdefault("values", {})
-    context.setdefault("errors", {})
-    context.setdefault("editing", None)
-    context.setdefault("focus", None)
-    context["items"] = items
-    return _render(request, user, context, items, status_code=status_code, block=block)
+    """The list's page, or one of its blocks, with the cached quotes of its items."""
+    full = {
+        **PAGE_DEFAULTS,
+        **context,
+        "lists": view.lists,
+        "current": view.current,
+        "items": view.items,
+        "page_url": view.url,
+        "urls": {entry.id: url_of(view.lists, entry.id) for entry in view.lists},
+        # A block that replaces the page's content carries the page's title for htmx.
+        "titled": block == "watchlist",
+        "max_lists": MAX_LISTS_PER_USER,
+        **_quotes(request, view.items),
+    }
+    response = render(
+        request, PAGE, full, user=view.user, status_code=status_code, block=block
+    )
+    if headers:
+        response.headers.update(headers)
+    return response
 
 
-def _render(
-    request: Request,
-    user: User,
-    context: dict[str, Any],
-    items: list[Item],
-    *,
-    status_code: int = 200,
-    block: str | None = None,
-) -> Response:
-    """The watchlist page, or one of its blocks, with the cached quotes of ``items``."""
-    context = {**context, **_quotes(request, items)}
-    return render(request, PAGE, context, user=user, status_code=status_code, block=block)
+def _answer(request: Request, view: View, *, status_code: int = 200, **context: Any) -> Response:
+    """The whole page, or for htmx the list's block (which replaces ``#watchlist``)."""
+    if is_htmx(request):
+        return _page(request, view, block="watchlist", **context)
+    return _page(request, view, status_code=status_code, **context)
 
 
 def _quotes(request: Request, items: list[Item]) -> dict[str, Any]:
@@ -123,67 +228,77 @@ def _quotes(request: Request, items: list[Item]) -> dict[str, Any]:
     }
 
 
+def _pushed(view: View) -> dict[str, str]:
+    """For htmx: the address bar follows to the list now shown."""
+    return {"HX-Push-Url": view.url}
+
+
 async def home(request: Request) -> Response:
     if await verified_user(request) is not None:
         return RedirectResponse("/watchlist", status_code=303)
     return render(request, "landing.html", user=None)
 
 
-async def watchlist(request: Request) -> Response:
-    # The session check and the list in one query: the page's one round trip.
-    found = await verified_items(request)
+async def _signed_in_view(request: Request, list_id: int | None) -> View | Response:
+    """For the pages anyone may open: the view, or the way to sign in. The session check
+    and the lists in one query, the items in another: the page's two round trips."""
+    found = await verified_lists(request)
     if found is None:
         return _sign_in_again(request)
-    user, items = found
-    return _page(request, user, items, block="watchlist" if is_htmx(request) else None)
+    user, lists = found
+    return await _view_of(request, user, lists, list_id)
+
+
+async def list_page(request: Request) -> Response:
+    """``/watchlist`` (the first list) or ``/lists/{id}``."""
+    list_id = request.path_params.get("list_id")
+    view = await _signed_in_view(request, list_id)
+    if isinstance(view, Response):
+        return view
+    focus = request.query_params.get("focus")
+    return _answer(request, view, focus=focus if focus in RETURN_FOCUS else None)
 
 
 async def quotes(request: Request) -> Response:
     """The quotes poll: every row's live cells, swapped in out of band, and the next poll."""
-    found = await verified_items(request)
-    if found is None:
-        return _sign_in_again(request)
+    view = await _signed_in_view(request, request.path_params.get("list_id"))
+    if isinstance(view, Response):
+        return view
     if not is_htmx(request):
-        return RedirectResponse("/watchlist", status_code=303)
-    user, items = found
-    return _render(request, user, {"items": items}, items, block="quotes")
+        return RedirectResponse(view.url, status_code=303)
+    return _page(request, view, block="quotes")
 
 
 @signed_in
 async def add(request: Request, user: User) -> Response:
     sub = user["sub"]
     store = _store(request)
+    list_id = request.path_params.get("list_id")
     values = await _form(request)
     try:
-        await store.create_item(sub, await with_name(request, clean_entry(values, from_form=True)))
+        entry = clean_entry(values, from_form=True)
+        await store.create_item(sub, await with_name(request, entry), list_id)
     except InvalidEntry as exc:
         errors, status_code = exc.errors, 422
     except DuplicateSymbol:
-        errors, status_code = {"symbol": "is already on your watchlist"}, 409
+        errors, status_code = {"symbol": "is already in this list"}, 409
     except ItemLimitReached:
-        errors = {"symbol": f"cannot be added: a watchlist holds at most {MAX_ITEMS_PER_USER:,}"}
-        status_code = 422
+        errors, status_code = {"symbol": FULL}, 422
+    except NoSuchList:
+        raise _no_such_list() from None
     else:
+        view = await _view(request, user, list_id)
         if not is_htmx(request):
-            return RedirectResponse("/watchlist", status_code=303)
-        items = await store.list_items(sub)
-        return _page(request, user, items, block="watchlist", focus="add")
-    items = await store.list_items(sub)
-    return _page(
-        request,
-        user,
-        items,
-        status_code=_status(request, status_code),
-        block="watchlist" if is_htmx(request) else None,
-        values=values,
-        errors=errors,
-        focus="add",
+            return RedirectResponse(view.url, status_code=303)
+        return _page(request, view, block="watchlist", focus="add")
+    view = await _view(request, user, list_id)
+    return _answer(
+        request, view, status_code=status_code, values=values, errors=errors, focus="add"
     )
 
 
 async def _one(request: Request, user: User) -> Item | None:
-    item_id: int = request.path_params["item_id"]
-    return await _store(request).get_item(user["sub"], item_id)
+    return await _store(request).get_item(user["sub"], _path_id(request, "item_id"))
 
 
 def _gone(request: Request, user: User) -> Response:
@@ -193,8 +308,17 @@ def _gone(request: Request, user: User) -> Response:
     return RedirectResponse("/watchlist", status_code=303)
 
 
-def _row(request: Request, user: User, item: Item) -> Response:
-    return _render(request, user, {"item": item, "focus": "row"}, [item], block="row")
+async def _row(request: Request, user: User, item: Item, block: str, **context: Any) -> Response:
+    """One row of the item's list, for htmx: as it shows, or as a form."""
+    lists = await _store(request).lists(user["sub"])
+    current = _find(lists, item.list_id)
+    if current is None:  # its list went meanwhile, and the item with it
+        return _gone(request, user)
+    return _page(request, View(user, lists, current, [item]), block=block, item=item, **context)
+
+
+async def _item_view(request: Request, user: User, item: Item) -> View:
+    return await _view(request, user, item.list_id)
 
 
 @signed_in
@@ -204,8 +328,15 @@ async def row(request: Request, user: User) -> Response:
     if item is None:
         return _gone(request, user)
     if not is_htmx(request):
-        return RedirectResponse("/watchlist", status_code=303)
-    return _row(request, user, item)
+        view = await _item_view(request, user, item)
+        return RedirectResponse(view.url, status_code=303)
+    return await _row(request, user, item, "row", focus="row")
+
+
+def _edit_values(item: Item) -> dict[str, str]:
+    values = {"symbol": item.symbol, "name": item.name, "notes": item.notes}
+    values["price"] = money.form_value(item.price)
+    return values
 
 
 @signed_in
@@ -214,61 +345,277 @@ async def edit(request: Request, user: User) -> Response:
     item = await _one(request, user)
     if item is None:
         return _gone(request, user)
-    values = {"symbol": item.symbol, "name": item.name, "notes": item.notes}
-    values["price"] = money.form_value(item.price)
-    context: dict[str, Any] = {"item": item, "values": values, "errors": {}, "focus": "edit"}
+    context: dict[str, Any] = {"values": _edit_values(item), "focus": "edit"}
     if is_htmx(request):
-        return _render(request, user, context, [item], block="edit_row")
-    items = await _store(request).list_items(user["sub"])
-    return _page(request, user, items, **{**context, "editing": item.id})
+        return await _row(request, user, item, "edit_row", **context)
+    view = await _item_view(request, user, item)
+    return _page(request, view, editing=item.id, **context)
 
 
 @signed_in
 async def update(request: Request, user: User) -> Response:
     sub = user["sub"]
     store = _store(request)
-    item_id: int = request.path_params["item_id"]
+    item_id = _path_id(request, "item_id")
     values = await _form(request)
     try:
         item = await store.update_item(sub, item_id, clean_entry(values, from_form=True))
     except InvalidEntry as exc:
         errors, status_code = exc.errors, 422
     except DuplicateSymbol:
-        errors, status_code = {"symbol": "is already on your watchlist"}, 409
+        errors, status_code = {"symbol": "is already in this list"}, 409
     else:
         if item is None:
             return _gone(request, user)
         if not is_htmx(request):
-            return RedirectResponse("/watchlist", status_code=303)
-        return _row(request, user, item)
+            view = await _item_view(request, user, item)
+            return RedirectResponse(view.url, status_code=303)
+        return await _row(request, user, item, "row", focus="row")
     current = await store.get_item(sub, item_id)
     if current is None:
         return _gone(request, user)
-    context: dict[str, Any] = {
-        "item": current,
-        "values": values,
-        "errors": errors,
-        "focus": "edit",
-    }
+    context: dict[str, Any] = {"values": values, "errors": errors, "focus": "edit"}
     if is_htmx(request):
-        return _render(request, user, context, [current], block="edit_row")
-    items = await store.list_items(sub)
-    return _page(request, user, items, status_code=status_code, **{**context, "editing": item_id})
+        return await _row(request, user, current, "edit_row", **context)
+    view = await _item_view(request, user, current)
+    return _page(request, view, status_code=status_code, editing=item_id, **context)
 
 
 @signed_in
 async def delete(request: Request, user: User) -> Response:
-    item_id: int = request.path_params["item_id"]
-    await _store(request).delete_item(user["sub"], item_id)
-    if is_htmx(request):
-        # An empty answer: htmx swaps the row out for nothing.
+    store = _store(request)
+    item = await _one(request, user)
+    if item is not None:
+        await store.delete_item(user["sub"], item.id)
+    if not is_htmx(request):
+        if item is None:
+            return RedirectResponse("/watchlist", status_code=303)
+        view = await _item_view(request, user, item)
+        return RedirectResponse(view.url, status_code=303)
+    if item is None:
+        # Gone already: htmx swaps the row out for nothing.
         return Response(status_code=200, headers={"Vary": "HX-Request"})
-    return RedirectResponse("/watchlist", status_code=303)
+    # The row goes (nothing in its place); the tabs' counts follow, out of band.
+    return await _row(request, user, item, "tabs", tabs_oob=True)
+
+
+# Moving and copying an item to another list.
+
+
+@signed_in
+async def transfer_form(request: Request, user: User) -> Response:
+    """The row as a "move or copy to" form: a fragment for htmx, or the page with it open."""
+    item = await _one(request, user)
+    if item is None:
+        return _gone(request, user)
+    if is_htmx(request):
+        return await _row(request, user, item, "move_row", focus="move")
+    view = await _item_view(request, user, item)
+    return _page(request, view, moving=item.id, focus="move")
+
+
+@signed_in
+async def transfer(request: Request, user: User) -> Response:
+    """Move or copy the item to another of the user's lists; the page of the list it was
+    in answers, with what was done, or the form with what stopped it."""
+    sub = user["sub"]
+    store = _store(request)
+    item = await _one(request, user)
+    if item is None:
+        return _gone(request, user)
+    values = await _form(request, ("list_id", "action"))
+    errors: dict[str, str] = {}
+    status_code = 422
+    target: WatchList | None = None
+    try:
+        target_id, action = clean_transfer(values)
+        target = await store.get_list(sub, target_id)
+        if target is None:
+            raise NoSuchList()
+        if action == "move":
+            if target.id == item.list_id:
+                raise DuplicateSymbol()
+            await store.update_item(sub, item.id, {"list_id": target.id})
+        else:
+            copied = {"symbol": item.symbol, "name": item.name, "price": item.price}
+            await store.create_item(sub, {**copied, "notes": item.notes}, target.id)
+    except InvalidEntry as exc:
+        errors = exc.errors
+    except NoSuchList:
+        errors = {"list_id": "is not one of your lists"}
+    except DuplicateSymbol:
+        errors, status_code = {"list_id": f"already has {item.symbol}"}, 409
+    except ItemLimitReached:
+        errors = {"list_id": FULL}
+    view = await _view(request, user, item.list_id)
+    if errors:
+        return _answer(
+            request,
+            view,
+            status_code=status_code,
+            moving=item.id,
+            values=values,
+            errors=errors,
+            focus="move",
+        )
+    if not is_htmx(request):
+        return RedirectResponse(view.url, status_code=303)
+    assert target is not None
+    if action == "copy":
+        notice = f"Copied {item.symbol} to “{target.name}”."
+        return _page(request, view, block="watchlist", notice=notice, focus_row=item.id)
+    notice = f"Moved {item.symbol} to “{target.name}”."
+    return _page(request, view, block="watchlist", notice=notice, focus_row=_after(view, item))
+
+
+def _after(view: View, gone: Item) -> int | None:
+    """The row that takes the place of one that left: the one that followed it in the
+    list's order, else the one before it (``None`` once the list is empty)."""
+    rest = [item for item in view.items if item.id != gone.id]
+    later = [item for item in rest if (item.created_at, item.id) < (gone.created_at, gone.id)]
+    if later:
+        return later[0].id
+    return rest[-1].id if rest else None
+
+
+# The lists themselves.
+
+
+@signed_in
+async def create_list(request: Request, user: User) -> Response:
+    store = _store(request)
+    values = await _form(request, ("name", "current"))
+    try:
+        name = clean_list({"name": values.get("name", "")})["name"]
+        created = await store.create_list(user["sub"], name)
+    except InvalidEntry as exc:
+        errors, status_code = exc.errors, 422
+    except DuplicateListName:
+        errors, status_code = {"name": NAME_TAKEN}, 409
+    except ListLimitReached:
+        errors, status_code = {}, 422
+    else:
+        view = await _view(request, user, created.id)
+        if not is_htmx(request):
+            return RedirectResponse(view.url, status_code=303)
+        notice = f"Made the list “{created.name}”: add its first symbol."
+        return _page(
+            request, view, block="watchlist", focus="add", notice=notice, headers=_pushed(view)
+        )
+    lists = await store.lists(user["sub"])
+    current = values.get("current", "")
+    shown = int(current) if current.isascii() and current.isdigit() and len(current) < 19 else 0
+    view = await _view_of(request, user, lists, shown if _find(lists, shown) else None)
+    return _answer(
+        request,
+        view,
+        status_code=status_code,
+        panel="new",
+        list_values={"name": values.get("name", "")},
+        list_errors=errors,
+        notice=None if errors else TOO_MANY_LISTS,
+        focus="new-list",
+    )
+
+
+@signed_in
+async def rename_form(request: Request, user: User) -> Response:
+    view = await _view(request, user, _path_id(request, "list_id"))
+    name = {"name": view.current.name}
+    return _answer(request, view, panel="rename", list_values=name, focus="rename-input")
+
+
+@signed_in
+async def rename(request: Request, user: User) -> Response:
+    store = _store(request)
+    list_id = _path_id(request, "list_id")
+    values = await _form(request, ("name",))
+    try:
+        name = clean_list({"name": values.get("name", "")})["name"]
+        renamed = await store.update_list(user["sub"], list_id, name=name)
+    except InvalidEntry as exc:
+        errors, status_code = exc.errors, 422
+    except DuplicateListName:
+        errors, status_code = {"name": NAME_TAKEN}, 409
+    else:
+        if renamed is None:
+            raise _no_such_list()
+        view = await _view(request, user, list_id)
+        if not is_htmx(request):
+            return RedirectResponse(view.url, status_code=303)
+        return _page(request, view, block="watchlist", focus="rename")
+    view = await _view(request, user, list_id)
+    return _answer(
+        request,
+        view,
+        status_code=status_code,
+        panel="rename",
+        list_values=values,
+        list_errors=errors,
+        focus="rename-input",
+    )
+
+
+@signed_in
+async def move_list(request: Request, user: User) -> Response:
+    """Move the list one place left or right in the user's order."""
+    list_id = _path_id(request, "list_id")
+    view = await _view(request, user, list_id)
+    direction = (await _form(request, ("direction",))).get("direction")
+    if direction not in ("left", "right"):
+        notice = "Direction must be left or right."
+        return _answer(request, view, status_code=422, notice=notice)
+    index = view.lists.index(view.current)
+    position = max(index - 1, 0) if direction == "left" else index + 1
+    await _store(request).update_list(user["sub"], list_id, position=position)
+    view = await _view(request, user, list_id)
+    if not is_htmx(request):
+        return RedirectResponse(view.url, status_code=303)
+    index = view.lists.index(view.current)
+    at_end = index == 0 if direction == "left" else index == len(view.lists) - 1
+    other = {"left": "right", "right": "left"}[direction]
+    focus = f"move-{other if at_end else direction}"
+    return _page(request, view, block="watchlist", focus=focus, headers=_pushed(view))
+
+
+@signed_in
+async def delete_list_form(request: Request, user: User) -> Response:
+    """The confirmation, which says how many symbols go with the list."""
+    view = await _view(request, user, _path_id(request, "list_id"))
+    return _answer(request, view, panel="delete", focus="confirm")
+
+
+@signed_in
+async def delete_list(request: Request, user: User) -> Response:
+    store = _store(request)
+    list_id = _path_id(request, "list_id")
+    before = await store.lists(user["sub"])
+    gone = _find(before, list_id)
+    if gone is None:
+        raise _no_such_list()
+    try:
+        deleted = await store.delete_list(user["sub"], list_id)
+    except LastList:
+        view = await _view_of(request, user, before, list_id)
+        return _answer(request, view, status_code=409, panel="delete", focus="confirm")
+    if deleted is None:  # deleted meanwhile
+        raise _no_such_list()
+    # Show the list to its left (or the new first one).
+    index = before.index(gone)
+    neighbour = before[index - 1] if index else before[1]
+    view = await _view(request, user, neighbour.id)
+    if not is_htmx(request):
+        return RedirectResponse(view.url, status_code=303)
+    symbols = "no symbols" if deleted == 0 else f"{deleted:,} symbol{'s' if deleted != 1 else ''}"
+    notice = f"Deleted “{gone.name}” and {symbols}."
+    return _page(
+        request, view, block="watchlist", notice=notice, focus="tab", headers=_pushed(view)
+    )
 
 
 # A URL with a handler per method is one endpoint, so that a 405 lists all its methods.
-class WatchlistPage(HTTPEndpoint):
-    get = staticmethod(watchlist)
+class ListPage(HTTPEndpoint):
+    get = staticmethod(list_page)
     post = staticmethod(add)
 
 
@@ -277,11 +624,33 @@ class ItemPage(HTTPEndpoint):
     post = staticmethod(update)
 
 
+class RenamePage(HTTPEndpoint):
+    get = staticmethod(rename_form)
+    post = staticmethod(rename)
+
+
+class DeleteListPage(HTTPEndpoint):
+    get = staticmethod(delete_list_form)
+    post = staticmethod(delete_list)
+
+
+class TransferPage(HTTPEndpoint):
+    get = staticmethod(transfer_form)
+    post = staticmethod(transfer)
+
+
 routes = [
     Route("/", home, methods=["GET"]),
-    Route("/watchlist", WatchlistPage),
+    Route("/watchlist", ListPage),
     Route("/watchlist/quotes", quotes, methods=["GET"]),
     Route("/watchlist/{item_id:int}", ItemPage),
     Route("/watchlist/{item_id:int}/edit", edit, methods=["GET"]),
     Route("/watchlist/{item_id:int}/delete", delete, methods=["POST"]),
+    Route("/watchlist/{item_id:int}/move", TransferPage),
+    Route("/lists", create_list, methods=["POST"]),
+    Route("/lists/{list_id:int}", ListPage),
+    Route("/lists/{list_id:int}/quotes", quotes, methods=["GET"]),
+    Route("/lists/{list_id:int}/rename", RenamePage),
+    Route("/lists/{list_id:int}/move", move_list, methods=["POST"]),
+    Route("/lists/{list_id:int}/delete", DeleteListPage),
 ]

@@ -322,21 +322,22 @@ _LIVE_SESSION = (
     revoked_sessions.c.sid.is_(None),
 )
 _SESSION = Prepared(sa.select(users.c.sub).select_from(_SESSION_ROWS).where(*_LIVE_SESSION))
-# The list, only while the session is live: no row when it is not, one row of NULLs
-# when the user has no items (the outer join's).
-_LIST_IN_SESSION = Prepared(
-    sa.select(*_COLUMNS)
+# The user's lists, only while the session is live: no row when it is not, one row of
+# NULLs when the user has no list yet (the outer join's).
+_LISTS_IN_SESSION = Prepared(
+    sa.select(*_LIST_COLUMNS)
     .select_from(
-        _SESSION_ROWS.outerjoin(
+        _SESSION_ROWS.outerjoin(watchlists, watchlists.c.user_sub == users.c.sub).outerjoin(
             watchlist_items,
             sa.and_(
-                watchlist_items.c.user_sub == users.c.sub,
-                watchlist_items.c.list_id == _FIRST_LIST,
+                watchlist_items.c.list_id == watchlists.c.id,
+                watchlist_items.c.user_sub == watchlists.c.user_sub,
             ),
         )
     )
     .where(*_LIVE_SESSION)
-    .order_by(watchlist_items.c.created_at.desc(), watchlist_items.c.id.desc())
+    .group_by(watchlists.c.id, watchlists.c.name, watchlists.c.position, watchlists.c.created_at)
+    .order_by(watchlists.c.position, watchlists.c.id)
 )
 
 
@@ -622,20 +623,20 @@ class Store:
         values = {"sub": sub, "sid": sid, "signed_in_at": signed_in_at}
         return await self._fetch_one(_SESSION(**values)) is not None
 
-    async def list_items_in_session(
+    async def lists_in_session(
         self, sub: str, sid: str, signed_in_at: datetime
-    ) -> list[Item] | None:
-        """``list_items``, while the session is live (``session_is_valid``); else ``None``.
+    ) -> list[WatchList] | None:
+        """``lists``, while the session is live (``session_is_valid``); else ``None``.
 
-        The check and the list in one query: a page that shows the list needs no other
-        round trip to the database."""
+        The check and the lists in one query: a page needs one more, for the items of the
+        list it shows."""
         values = {"sub": sub, "sid": sid, "signed_in_at": signed_in_at}
-        rows = await self._fetch_all(_LIST_IN_SESSION(**values))
+        rows = await self._fetch_all(_LISTS_IN_SESSION(**values))
         if not rows:
             return None
-        if rows[0]._mapping[0] is None:  # the user has no items
-            return []
-        return [_item(row) for row in rows]
+        if rows[0]._mapping[0] is None:  # no list yet: make the first
+            return await self.lists(sub)
+        return [WatchList(*row._mapping) for row in rows]
 
     async def end_session(self, sub: str, sid: str, expires_at: datetime) -> None:
         """Refuse this session from now on (and forget sessions that expired anyway)."""

@@ -126,6 +126,29 @@ def clean_list(data: Mapping[str, Any], *, partial: bool = False) -> dict[str, A
     return cleaned
 
 
+TRANSFER_ACTIONS = ("move", "copy")
+
+
+def clean_transfer(data: Mapping[str, str]) -> tuple[int, str]:
+    """A page's "move or copy to another list" form: the list's id and which of the two;
+    or ``InvalidEntry`` naming each field's rule."""
+    errors: dict[str, str] = {}
+    list_id = 0
+    text = data.get("list_id", "").strip()
+    if not text:
+        errors["list_id"] = "is required: choose one of your lists"
+    elif not (text.isascii() and text.isdigit() and len(text) <= 19 and 0 < int(text) < 2**63):
+        errors["list_id"] = "must be a list's id, a whole number from 1"
+    else:
+        list_id = int(text)
+    action = data.get("action", "")
+    if action not in TRANSFER_ACTIONS:
+        errors["action"] = "must be move or copy"
+    if errors:
+        raise InvalidEntry(errors)
+    return list_id, action
+
+
 def list_name(value: Any) -> str:
     """A list's name: 1 to 100 characters once trimmed, no control characters."""
     text = _text(value, allow_null=False)

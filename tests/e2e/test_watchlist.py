@@ -39,7 +39,7 @@ def test_sign_in_manage_and_sign_out(page: Page, watch: Watch, server: Server) -
     expect(page.locator("#add-form").get_by_label("Name")).to_have_value("Bad")
     expect(page.locator("#add-form").get_by_label("Price")).to_have_value("12")
     add(page, "aapl", "Again")
-    expect(page.locator("#add-symbol-error")).to_have_text("Symbol is already on your watchlist.")
+    expect(page.locator("#add-symbol-error")).to_have_text("Symbol is already in this list.")
     expect(page.locator("#rows tr")).to_have_count(3)
 
     # Edit in place: an error first, then a save.
@@ -67,7 +67,7 @@ def test_sign_in_manage_and_sign_out(page: Page, watch: Watch, server: Server) -
     # Delete with a confirmation; focus moves to the row that takes the deleted one's place.
     page.get_by_role("button", name="Delete ^GSPC").click()
     expect(page.locator("#rows tr")).to_have_count(2)
-    assert watch.dialogs == ["Remove ^GSPC from your watchlist?"]
+    assert watch.dialogs == ["Remove ^GSPC from “My watchlist”?"]
     expect(page.get_by_role("link", name="Edit MSFT")).to_be_focused()
     assert page.evaluate("window.__noReload") is True
 
