@@ -58,9 +58,11 @@ def test_full_page_and_fragment_share_one_url(alice: TestClient) -> None:
     fragment = alice.get("/watchlist", headers=HTMX)
     assert page.text.startswith("<!doctype html>")
     assert "<html" not in fragment.text
-    # The title first, which htmx takes for the page's, then the list's block.
-    title, section = fragment.text.lstrip().split("\n", 1)
+    # The title first, which htmx takes for the page's, the status line out of band, then
+    # the list's block.
+    title, notice, section = [line for line in fragment.text.splitlines() if line.strip()][:3]
     assert title == "<title>My watchlist — Stock Watchlist</title>"
+    assert notice == '<p id="notice" class="notice" role="status" hx-swap-oob="true"></p>'
     assert section.startswith('<section id="watchlist"')
     assert "HX-Request" in page.headers["vary"]
     assert page.headers["vary"] == fragment.headers["vary"]

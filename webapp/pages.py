@@ -195,9 +195,7 @@ def _page(
         "max_lists": MAX_LISTS_PER_USER,
         **_quotes(request, view.items),
     }
-    response = render(
-        request, PAGE, full, user=view.user, status_code=status_code, block=block
-    )
+    response = render(request, PAGE, full, user=view.user, status_code=status_code, block=block)
     if headers:
         response.headers.update(headers)
     return response
@@ -228,6 +226,17 @@ def _quotes(request: Request, items: list[Item]) -> dict[str, Any]:
     }
 
 
+#: Where a notice waits in the session for the page a redirect leads to (without
+#: JavaScript), which shows it once.
+NOTICE_KEY = "notice"
+
+
+def _redirect(request: Request, view: View, notice: str) -> Response:
+    """To the list's page, which then says what was done."""
+    request.session[NOTICE_KEY] = notice
+    return RedirectResponse(view.url, status_code=303)
+
+
 def _pushed(view: View) -> dict[str, str]:
     """For htmx: the address bar follows to the list now shown."""
     return {"HX-Push-Url": view.url}
@@ -256,7 +265,13 @@ async def list_page(request: Request) -> Response:
     if isinstance(view, Response):
         return view
     focus = request.query_params.get("focus")
-    return _answer(request, view, focus=focus if focus in RETURN_FOCUS else None)
+    notice = request.session.pop(NOTICE_KEY, None)
+    return _answer(
+        request,
+        view,
+        focus=focus if focus in RETURN_FOCUS else None,
+        notice=notice if isinstance(notice, str) else None,
+    )
 
 
 async def quotes(request: Request) -> Response:
@@ -437,8 +452,8 @@ async def transfer(request: Request, user: User) -> Response:
                 raise DuplicateSymbol()
             await store.update_item(sub, item.id, {"list_id": target.id})
         else:
-            copied = {"symbol": item.symbol, "name": item.name, "price": item.price}
-            await store.create_item(sub, {**copied, "notes": item.notes}, target.id)
+            copied = {field: getattr(item, field) for field in FIELDS}
+            await store.create_item(sub, copied, target.id)
     except InvalidEntry as exc:
         errors = exc.errors
     except NoSuchList:
@@ -458,14 +473,16 @@ async def transfer(request: Request, user: User) -> Response:
             errors=errors,
             focus="move",
         )
-    if not is_htmx(request):
-        return RedirectResponse(view.url, status_code=303)
     assert target is not None
+    done = "Copied" if action == "copy" else "Moved"
+    notice = f"{done} {item.symbol} to “{target.name}”."
+    if not is_htmx(request):
+        return _redirect(request, view, notice)
     if action == "copy":
-        notice = f"Copied {item.symbol} to “{target.name}”."
         return _page(request, view, block="watchlist", notice=notice, focus_row=item.id)
-    notice = f"Moved {item.symbol} to “{target.name}”."
-    return _page(request, view, block="watchlist", notice=notice, focus_row=_after(view, item))
+    after = _after(view, item)
+    focus = None if after else "add"  # the list is empty now: on to adding
+    return _page(request, view, block="watchlist", notice=notice, focus_row=after, focus=focus)
 
 
 def _after(view: View, gone: Item) -> int | None:
@@ -496,9 +513,9 @@ async def create_list(request: Request, user: User) -> Response:
         errors, status_code = {}, 422
     else:
         view = await _view(request, user, created.id)
-        if not is_htmx(request):
-            return RedirectResponse(view.url, status_code=303)
         notice = f"Made the list “{created.name}”: add its first symbol."
+        if not is_htmx(request):
+            return _redirect(request, view, notice)
         return _page(
             request, view, block="watchlist", focus="add", notice=notice, headers=_pushed(view)
         )
@@ -604,10 +621,10 @@ async def delete_list(request: Request, user: User) -> Response:
     index = before.index(gone)
     neighbour = before[index - 1] if index else before[1]
     view = await _view(request, user, neighbour.id)
-    if not is_htmx(request):
-        return RedirectResponse(view.url, status_code=303)
     symbols = "no symbols" if deleted == 0 else f"{deleted:,} symbol{'s' if deleted != 1 else ''}"
     notice = f"Deleted “{gone.name}” and {symbols}."
+    if not is_htmx(request):
+        return _redirect(request, view, notice)
     return _page(
         request, view, block="watchlist", notice=notice, focus="tab", headers=_pushed(view)
     )
