@@ -28,10 +28,12 @@ CREATE TABLE IF NOT EXISTS watchlist_items (
 	created_at DATETIME(6) NOT NULL,
 	updated_at DATETIME(6) NOT NULL,
 	list_id BIGINT NOT NULL,
+	alert_above NUMERIC(16, 4),
+	alert_below NUMERIC(16, 4),
 	PRIMARY KEY (id)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
-CREATE INDEX ix_watchlist_items_user_list ON watchlist_items (user_sub, list_id);
+CREATE INDEX ix_watchlist_items_user_list_created ON watchlist_items (user_sub, list_id, created_at);
 
 CREATE UNIQUE INDEX uq_watchlist_items_list_symbol ON watchlist_items (list_id, symbol);
 
@@ -52,7 +54,7 @@ CREATE TABLE IF NOT EXISTS alembic_version (
 	PRIMARY KEY (version_num)
 );
 
-INSERT INTO alembic_version (version_num) VALUES ('0003_lists');
+INSERT INTO alembic_version (version_num) VALUES ('0004_targets');
 
 -- The least-privilege account the app connects as, locked until its password is set.
 CREATE USER IF NOT EXISTS 'watchlist_app'@'%' ACCOUNT LOCK;

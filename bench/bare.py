@@ -38,16 +38,33 @@ from starlette.routing import Route
 from bench import quotes
 from webapp import money
 from webapp.api import ItemsResponse
-from webapp.pages import PAGE_DEFAULTS
+from webapp.pages import PAGE_DEFAULTS, View, view_context
 from webapp.quotes import LABELS
 from webapp.quotes.cache import Seen
+from webapp.targets import by_quotes, is_quote_key, target
 from webapp.templating import FILTERS
-from webapp.validation import MAX_LISTS_PER_USER
+from webapp.validation import clean_order
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 Tab = collections.namedtuple("Tab", ["id", "name", "position", "created_at", "item_count"])
 Row = collections.namedtuple(
-    "Row", ["id", "symbol", "name", "price", "notes", "created_at", "updated_at", "list_id"]
+    "Row",
+    [
+        "id",
+        "symbol",
+        "name",
+        "price",
+        "notes",
+        "created_at",
+        "updated_at",
+        "list_id",
+        "alert_above",
+        "alert_below",
+    ],
+)
+#: The columns the app reads of an item, in its order.
+COLUMNS = (
+    "id, symbol, name, price, notes, created_at, updated_at, list_id, alert_above, alert_below"
 )
 #: The person's first list, as the app finds it.
 FIRST_LIST = (
@@ -55,7 +72,7 @@ FIRST_LIST = (
     " (SELECT min(position) FROM watchlists WHERE user_sub = :sub))"
 )
 LIST = (
-    "SELECT id, symbol, name, price, notes, created_at, updated_at, list_id FROM watchlist_items"  # noqa: S608 (constants only)
+    f"SELECT {COLUMNS} FROM watchlist_items"  # noqa: S608 (constants only)
     f" WHERE user_sub = :sub AND list_id = {FIRST_LIST} ORDER BY created_at DESC, id DESC"
 )
 #: The person's lists with their counts (the tabs), in order.
@@ -70,12 +87,14 @@ LISTS = (
 )
 #: The items of one list: what the page shows once it has the lists.
 LIST_ITEMS = (
-    "SELECT id, symbol, name, price, notes, created_at, updated_at, list_id FROM watchlist_items"
+    f"SELECT {COLUMNS} FROM watchlist_items"  # noqa: S608 (constants only)
     " WHERE user_sub = :sub AND list_id = :list_id ORDER BY created_at DESC, id DESC"
 )
-ONE = (
-    "SELECT id, symbol, name, price, notes, created_at, updated_at, list_id FROM watchlist_items"
-    " WHERE id = :id AND user_sub = :sub"
+ONE = f"SELECT {COLUMNS} FROM watchlist_items WHERE id = :id AND user_sub = :sub"  # noqa: S608
+#: The person's items with a price target, in all their lists (the tabs' counts).
+TARGETED = (
+    f"SELECT {COLUMNS} FROM watchlist_items WHERE user_sub = :sub"  # noqa: S608 (constants only)
+    " AND (alert_above IS NOT NULL OR alert_below IS NOT NULL)"
 )
 COUNT = "SELECT count(*) FROM watchlist_items WHERE user_sub = :sub"
 INSERT = (
@@ -94,6 +113,11 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds") + "Z"
 
 
+def _quote(known: dict[str, Seen], symbol: str) -> Any:
+    seen = known.get(symbol)
+    return seen.quote if seen else None
+
+
 def _json(row: Any, known: dict[str, Seen]) -> dict[str, Any]:
     seen = known.get(row.symbol)
     return {
@@ -105,7 +129,10 @@ def _json(row: Any, known: dict[str, Seen]) -> dict[str, Any]:
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
         "list_id": row.list_id,
+        "alert_above": money.to_json(row.alert_above),
+        "alert_below": money.to_json(row.alert_below),
         "quote": None if seen is None else seen.as_json(),
+        "target": target(row, seen.quote if seen else None).as_json(),
     }
 
 
@@ -144,20 +171,20 @@ def create_app() -> Starlette:
         values = {"sub": sub, "list_id": current.id}
         items = [Row(*record._mapping) for record in await database.fetch_all(LIST_ITEMS, values)]
         user = {"sub": sub, "email": sub, "name": sub.partition("@")[0], "picture": None}
-        urls = {entry.id: f"/lists/{entry.id}" for entry in lists}
-        urls[current.id] = "/watchlist"
-        context = {
-            "user": user,
-            "lists": lists,
-            "current": current,
-            "items": items,
-            "page_url": "/watchlist",
-            "urls": urls,
-            "titled": False,
-            "max_lists": MAX_LISTS_PER_USER,
-            **PAGE_DEFAULTS,
-            **shown,
-        }
+        # The order the app's pages take from ?sort=: a quote-derived key sorts here, on
+        # the quotes shown (the benchmark asks for the default and for -change_percent).
+        order = clean_order(request.query_params.get("sort"), None)
+        reached: dict[int, int] = {}
+        if quoted:
+            if is_quote_key(order.key):
+                items = by_quotes(items, known, order.key, descending=order.descending)  # type: ignore[arg-type,assignment]
+            # The app's tabs count the reached targets of every list, from one more query.
+            for row in await database.fetch_all(TARGETED, {"sub": sub}):
+                targeted = Row(*row._mapping)
+                if target(targeted, _quote(known, targeted.symbol)).reached:  # type: ignore[arg-type]
+                    reached[targeted.list_id] = reached.get(targeted.list_id, 0) + 1
+        view = View(user, lists, current, items, order, reached=reached)  # type: ignore[arg-type]
+        context = {**PAGE_DEFAULTS, **view_context(view), "user": user, **shown}
         return HTMLResponse(page.render(context))
 
     async def stocks(request: Request) -> Response:
@@ -178,8 +205,9 @@ def create_app() -> Starlette:
             "updated_at": now,
             "list_id": await database.fetch_val(f"SELECT {FIRST_LIST}", {"sub": sub}),
         }
+        no_targets = {"alert_above": None, "alert_below": None}
         item_id = await database.execute(INSERT, {"sub": sub, **values})
-        item = _json(SimpleNamespace(id=item_id, **values), known)
+        item = _json(SimpleNamespace(id=item_id, **values, **no_targets), known)
         return ItemsResponse(item, status_code=201, headers={"Location": f"/api/stocks/{item_id}"})
 
     async def stock(request: Request) -> Response:

@@ -48,9 +48,10 @@ _USERS = (
 )
 _INSERT = (
     "INSERT INTO watchlist_items"
-    " (user_sub, symbol, name, price, notes, created_at, updated_at, list_id)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " (user_sub, symbol, name, price, notes, created_at, updated_at, list_id,"
+    " alert_above, alert_below) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+_PLACES = Decimal("0.0001")
 #: Everyone's lists: the first, as the first visit (or 0003, for older data) makes it, which
 #: holds their items, and two more, empty, so that the page shows three tabs.
 _LISTS = (
@@ -222,7 +223,10 @@ def _insert(
     each row in its owner's list."""
     count = len(rows)
     for start in range(0, count, ROWS_PER_STATEMENT):
-        batch = [(*row, list_ids[row[0]]) for row in rows[start : start + ROWS_PER_STATEMENT]]
+        batch = [
+            (*row[:7], list_ids[row[0]], *row[7:])
+            for row in rows[start : start + ROWS_PER_STATEMENT]
+        ]
         cursor.executemany(_INSERT, batch)
     rows.clear()
     return count
@@ -242,4 +246,10 @@ def _row(rng: random.Random, person: str, symbol: str, now: datetime) -> tuple[A
     notes = rng.choice(_NOTES) if rng.random() < 0.3 else ""
     created = now - timedelta(seconds=rng.uniform(0, 365 * 86400))
     updated = created + (now - created) * rng.random()
-    return (person, symbol, name, price, notes, created, updated)
+    # A price target on about one item in five, either side of the person's price.
+    above = below = None
+    if rng.random() < 0.2:
+        base = price or Decimal(rng.randint(100, 50_000_000)) / 10_000
+        above = (base * Decimal("1.1")).quantize(_PLACES)
+        below = (base * Decimal("0.9")).quantize(_PLACES) if rng.random() < 0.5 else None
+    return (person, symbol, name, price, notes, created, updated, above, below)

@@ -248,6 +248,13 @@ class Bench:
                 Scenario(
                     "qapi", f"GET /api/stocks ({quoted_items} quoted)", "read", "/api/stocks", True
                 ),
+                Scenario(
+                    "qsort",
+                    f"GET /watchlist?sort=-change_percent ({quoted_items} quoted)",
+                    "read",
+                    "/watchlist?sort=-change_percent",
+                    True,
+                ),
             )
             fanout_sizes = dataset.fanout_items.values()
             print("== Data set")
@@ -432,7 +439,7 @@ class Bench:
     def write_plan(self, name: str, target: str, path: str, people: Sequence[str]) -> Path:
         if target.startswith("bare"):
             lines = [f"X-User: {sub}" for sub in people]
-        elif path == "/watchlist":
+        elif path.startswith("/watchlist"):
             lines = [
                 f"Cookie: session={identities.session_cookie(self.secret_key, sub)}"
                 for sub in people

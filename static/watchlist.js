@@ -53,3 +53,27 @@ function localTimes(root) {
 }
 document.addEventListener("DOMContentLoaded", () => localTimes(document));
 document.addEventListener("htmx:load", (event) => localTimes(event.detail.elt));
+
+// The filter asks once for each state of its form. Typing then pressing Enter at once
+// would send the same request twice (the submit, then the typing's debounce): the second
+// is dropped, so history gains one step.
+let lastFilter = null;
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const form = event.detail.elt.closest && event.detail.elt.closest("form.filter");
+  if (!form) {
+    return;
+  }
+  const asked = `${form.action}?${new URLSearchParams(new FormData(form))}`;
+  if (asked === lastFilter) {
+    event.preventDefault();
+    return;
+  }
+  lastFilter = asked;
+});
+// A page shown anew (a load, or the back button's) starts from what it shows.
+function resetFilter() {
+  const form = document.querySelector("form.filter");
+  lastFilter = form ? `${form.action}?${new URLSearchParams(new FormData(form))}` : null;
+}
+document.addEventListener("DOMContentLoaded", resetFilter);
+document.addEventListener("htmx:historyRestore", resetFilter);

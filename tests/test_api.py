@@ -93,7 +93,8 @@ def test_crud_round_trip(client: TestClient, alice: dict[str, str]) -> None:
     item = response.json()
     assert response.headers["location"] == f"/api/stocks/{item['id']}"
     fields = {"id", "symbol", "name", "price", "notes", "created_at", "updated_at", "list_id"}
-    assert set(item) == {*fields, "quote"}
+    assert set(item) == {*fields, "alert_above", "alert_below", "quote", "target"}
+    assert item["target"] == {"reached": None, "distance_percent": None}
     assert item["list_id"] == client.get("/api/lists", headers=alice).json()[0]["id"]
     assert item["quote"] is None, "quotes are off in these tests"
     assert isinstance(item["id"], int)

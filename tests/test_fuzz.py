@@ -41,7 +41,7 @@ from schemathesis.openapi.checks import EnsureResourceAvailability, RejectedPosi
 from tests.provider import Provider
 from tests.test_api import live_server
 from webapp.api import NOT_YOUR_LIST
-from webapp.validation import MAX_ITEMS_PER_USER
+from webapp.validation import MAX_ITEMS_PER_USER, target_errors
 
 #: Examples per operation in each phase; the default runs well over MIN_CASES cases.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
@@ -59,6 +59,10 @@ PRICE_DECIMALS = {"price": "must have at most 4 decimal places"}
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 #: A valid item refused because the watchlist is full: the documented 422 (a long run gets there).
 FULL = "Your watchlist is full"
+#: The fields that are prices, by the rules of money.parse.
+PRICE_FIELDS = ("price", "alert_above", "alert_below")
+#: Both targets named when alert_below is not below alert_above.
+TARGETS_CROSSED = target_errors({"alert_above": Decimal(1), "alert_below": Decimal(1)})
 #: A valid list refused because the person has the most lists there can be (documented).
 LISTS_FULL = "You have 20 lists"
 
@@ -139,14 +143,24 @@ def documented_gap(
     if not isinstance(body, dict) or case.media_type != "application/json":
         return None
     if isinstance(failure, RejectedPositiveData):
-        price = body.get("price")
-        if (
-            response.status_code == 422
-            and response.json().get("errors") == PRICE_DECIMALS
-            and isinstance(price, int | float)
-            and int(Decimal(json.dumps(price)).as_tuple().exponent) < -4
-        ):
-            return "a price with more than 4 decimals, refused"
+        errors = response.json().get("errors", {}) if response.status_code == 422 else {}
+        too_precise = {
+            field
+            for field, rule in errors.items()
+            if field in PRICE_FIELDS
+            and rule == PRICE_DECIMALS["price"]
+            and isinstance(body.get(field), int | float)
+            and int(Decimal(json.dumps(body[field])).as_tuple().exponent) < -4
+        }
+        # No schema says one number must be below another (or below the stored one).
+        crossed = {field for field, rule in errors.items() if TARGETS_CROSSED.get(field) == rule}
+        if errors and too_precise | crossed == set(errors):
+            reasons = []
+            if too_precise:
+                reasons.append("a price with more than 4 decimals")
+            if crossed:
+                reasons.append("alert_below not less than alert_above")
+            return " and ".join(reasons) + ", refused"
         if response.status_code == 422 and response.json().get("detail", "").startswith(FULL):
             return f"the watchlist's {MAX_ITEMS_PER_USER:,}-item limit, reached"
         answer = response.json() if response.status_code == 422 else {}

@@ -604,3 +604,33 @@ def test_0003_puts_each_persons_items_in_one_first_list(
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def test_0004_gives_every_item_empty_targets_and_the_newest_first_index(
+    empty_url: str, connection: sa.Connection
+) -> None:
+    """Several people's items at 0003: afterwards every value is kept, every item has no
+    target, and a list's items are found by (user_sub, list_id, created_at)."""
+    _seed_the_first_revision(empty_url, connection)
+    assert upgrade(empty_url, "0003_lists").current == "0003_lists"
+    before = _snapshot(connection)
+
+    assert upgrade(empty_url, "0004_targets").applied == ["0004_targets"]
+    after = _snapshot(connection)
+    _assert_nothing_lost(before, after)
+    items = after["watchlist_items"].values()
+    assert len(items) == len(_SEED)
+    assert {(item["alert_above"], item["alert_below"]) for item in items} == {(None, None)}
+    indexes = {
+        index["name"]: index["column_names"]
+        for index in sa.inspect(connection).get_indexes("watchlist_items")
+    }
+    connection.rollback()
+    assert indexes["ix_watchlist_items_user_list_created"] == ["user_sub", "list_id", "created_at"]
+    assert "ix_watchlist_items_user_list" not in indexes
+    # And the code reads the items back with their targets.
+    alice = asyncio.run(_items(empty_url, "alice-sub"))
+    assert [(item.symbol, item.alert_above, item.alert_below) for item in alice] == [
+        ("^GSPC", None, None),
+        ("BRK.B", None, None),
+    ]

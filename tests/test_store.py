@@ -360,8 +360,12 @@ def test_prepared_statements_keep_no_database_alive(database_url: str) -> None:
 
 
 STATEMENTS = [
-    (store_module._LIST, {"sub": ALICE, "list_id": 3}),
-    (store_module._LIST_FIRST, {"sub": ALICE}),
+    (store_module._list_query("created_at", True, False, False), {"sub": ALICE, "list_id": 3}),
+    (
+        store_module._list_query("price", False, True, True),
+        {"sub": ALICE, "pattern": store_module.like_pattern("a_%")},
+    ),
+    (store_module._list_query("created_at", True, False, True), {"sub": ALICE}),
     (store_module._FIRST_LIST_ID, {"sub": ALICE}),
     (store_module._ALL_LISTS, {"sub": ALICE}),
     (store_module._ONE_LIST, {"sub": ALICE, "list_id": 3}),
@@ -394,6 +398,8 @@ STATEMENTS = [
             "created_at": datetime(2024, 1, 2, 3, 4, 5, 6),
             "updated_at": datetime(2024, 1, 2, 3, 4, 5, 6),
             "list_id": 3,
+            "alert_above": Decimal("2.5"),
+            "alert_below": None,
         },
     ),
 ]

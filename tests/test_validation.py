@@ -13,7 +13,10 @@ from webapp.validation import (
     NAME_MAX,
     NOTES_MAX,
     InvalidEntry,
+    Order,
     clean_entry,
+    clean_order,
+    target_errors,
 )
 
 
@@ -21,6 +24,9 @@ def errors_of(data: dict[str, Any], **options: bool) -> dict[str, str]:
     with pytest.raises(InvalidEntry) as caught:
         clean_entry(data, **options)
     return caught.value.errors
+
+
+NO_TARGETS = {"alert_above": None, "alert_below": None}
 
 
 def test_a_full_entry_is_cleaned() -> None:
@@ -32,6 +38,7 @@ def test_a_full_entry_is_cleaned() -> None:
         "name": "Apple Inc.",
         "price": Decimal("187.25"),
         "notes": "Buy",
+        **NO_TARGETS,
     }
 
 
@@ -41,6 +48,7 @@ def test_only_the_symbol_is_required_and_the_rest_defaults_to_empty() -> None:
         "name": "",
         "price": None,
         "notes": "",
+        **NO_TARGETS,
     }
 
 
@@ -122,7 +130,7 @@ def test_text_fields_must_be_strings(field: str, value: object) -> None:
 def test_null_symbol_is_refused_but_null_name_and_notes_are_empty() -> None:
     assert errors_of({"symbol": None}) == {"symbol": "must be a string"}
     cleaned = clean_entry({"symbol": "A", "name": None, "notes": None, "price": None})
-    assert cleaned == {"symbol": "A", "name": "", "notes": "", "price": None}
+    assert cleaned == {"symbol": "A", "name": "", "notes": "", "price": None, **NO_TARGETS}
 
 
 def test_name_limit() -> None:
@@ -322,9 +330,81 @@ def test_a_form_has_the_same_text_rules() -> None:
     cleaned = clean_entry(
         {"symbol": " gspc ", "name": " S&P ", "price": "", "notes": "a\r\nb"}, from_form=True
     )
-    assert cleaned == {"symbol": "GSPC", "name": "S&P", "price": None, "notes": "a\nb"}
+    assert cleaned == {
+        "symbol": "GSPC",
+        "name": "S&P",
+        "price": None,
+        "notes": "a\nb",
+        **NO_TARGETS,
+    }
     assert list(errors_of({"symbol": "A", "name": "a\x00"}, from_form=True)) == ["name"]
 
 
 def test_the_item_limit_is_a_thousand() -> None:
     assert MAX_ITEMS_PER_USER == 1000
+
+
+def test_targets_are_prices_and_below_must_be_less_than_above() -> None:
+    cleaned = clean_entry({"symbol": "A", "alert_above": Decimal("200"), "alert_below": 150})
+    assert (cleaned["alert_above"], cleaned["alert_below"]) == (Decimal("200"), Decimal("150"))
+    assert clean_entry({"symbol": "A", "alert_above": 5})["alert_below"] is None
+    form = clean_entry({"symbol": "A", "alert_above": " 1.5 ", "alert_below": ""}, from_form=True)
+    assert (form["alert_above"], form["alert_below"]) == (Decimal("1.5"), None)
+    both = {
+        "alert_above": "must be greater than alert_below",
+        "alert_below": "must be less than alert_above",
+    }
+    for above, below in ((150, 200), (150, 150), (Decimal("0.0001"), Decimal("0.0001"))):
+        assert errors_of({"symbol": "A", "alert_above": above, "alert_below": below}) == both
+    # Each field's own rule first, and then no comparison.
+    assert errors_of({"symbol": "A", "alert_above": -1, "alert_below": 5}) == {
+        "alert_above": "must be at least 0"
+    }
+    assert errors_of({"symbol": "A", "alert_above": "x", "alert_below": "1"}, from_form=True) == {
+        "alert_above": "must be a number, like 187.25"
+    }
+    assert errors_of({"symbol": "A", "alert_below": Decimal("1.00001")}) == {
+        "alert_below": "must have at most 4 decimal places"
+    }
+    # A change of one target is checked against the other by the caller.
+    assert target_errors({"alert_above": Decimal(1), "alert_below": Decimal(2)}) == both
+    assert target_errors({"alert_above": Decimal(2), "alert_below": Decimal(1)}) == {}
+    assert target_errors({"alert_above": Decimal(2), "alert_below": None}) == {}
+
+
+@pytest.mark.parametrize(
+    ("sort", "q", "expected"),
+    [
+        (None, None, Order("created_at", True, "")),
+        (None, "", Order("created_at", True, "")),
+        ("symbol", None, Order("symbol", False, "")),
+        ("-change_percent", " bank ", Order("change_percent", True, "bank")),
+        ("distance_percent", "50%_off", Order("distance_percent", False, "50%_off")),
+        ("price", "Société", Order("price", False, "Société")),
+    ],
+)
+def test_sort_and_filter_parameters(sort: str | None, q: str | None, expected: Order) -> None:
+    assert clean_order(sort, q) == expected
+    assert clean_order(expected.sort, expected.q) == expected
+
+
+@pytest.mark.parametrize(
+    ("sort", "q", "field", "rule"),
+    [
+        ("colour", None, "sort", "must be one of symbol, name, last_price, change_percent"),
+        ("--price", None, "sort", "must be one of"),
+        ("+price", None, "sort", "must be one of"),
+        ("", None, "sort", "must be one of"),
+        (" symbol", None, "sort", "must be one of"),
+        (None, "x" * 101, "q", "must be at most 100 characters"),
+        (None, "a\x00b", "q", "must not contain control characters"),
+        (None, "\ud800", "q", "must be valid Unicode text"),
+    ],
+)
+def test_bad_sort_and_filter_parameters_name_their_rule(
+    sort: str | None, q: str | None, field: str, rule: str
+) -> None:
+    with pytest.raises(InvalidEntry) as raised:
+        clean_order(sort, q)
+    assert list(raised.value.errors) == [field]
+    assert raised.value.errors[field].startswith(rule)

@@ -29,6 +29,7 @@ from webapp.store import (
     NoSuchList,
     Store,
 )
+from webapp.targets import by_quotes, is_quote_key, target
 from webapp.templating import render
 from webapp.tokens import IdTokenVerifier, InvalidToken, ProviderUnavailable
 from webapp.validation import (
@@ -37,6 +38,8 @@ from webapp.validation import (
     InvalidEntry,
     clean_entry,
     clean_list,
+    clean_order,
+    target_errors,
 )
 
 MAX_BODY_BYTES = 64 * 1024
@@ -193,7 +196,11 @@ async def _quotes(request: Request, symbols: list[str]) -> dict[str, Seen]:
 
 def _item(item: Item, quotes: dict[str, Seen]) -> dict[str, Any]:
     seen = quotes.get(item.symbol)
-    return {**item.as_json(), "quote": None if seen is None else seen.as_json()}
+    return {
+        **item.as_json(),
+        "quote": None if seen is None else seen.as_json(),
+        "target": target(item, seen.quote if seen else None).as_json(),
+    }
 
 
 def _not_found(item_id: int) -> ApiError:
@@ -279,13 +286,17 @@ class Stocks(HTTPEndpoint):
         ---
         operationId: listStocks
         tags: [watchlist]
+        parameters:
+          - {$ref: "#/components/parameters/Sort"}
+          - {$ref: "#/components/parameters/Q"}
         responses:
           "200":
-            description: Every item, newest first.
+            description: Every item, newest first unless `sort` says otherwise.
             content:
               application/json:
                 schema: {$ref: "#/components/schemas/ItemList"}
           "401": {$ref: "#/components/responses/Unauthorized"}
+          "422": {$ref: "#/components/responses/Invalid"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
         claims = await _caller(request)
@@ -339,8 +350,14 @@ async def _listed(request: Request, sub: str, list_id: int | None) -> Response:
     store = _store(request)
     if list_id is not None and await store.get_list(sub, list_id) is None:
         raise _no_list(list_id)
-    items = await store.list_items(sub, list_id)
+    try:
+        order = clean_order(request.query_params.get("sort"), request.query_params.get("q"))
+    except InvalidEntry as exc:
+        raise ApiError(422, "Some parameters are invalid.", exc.errors) from None
+    items = await store.list_items(sub, list_id, order)
     quotes = await _quotes(request, [item.symbol for item in items])
+    if is_quote_key(order.key):
+        items = by_quotes(items, quotes, order.key, descending=order.descending)
     return ItemsResponse([_item(item, quotes) for item in items])
 
 
@@ -415,6 +432,15 @@ class Stock(HTTPEndpoint):
         values = await _entry(request, partial=True, movable=True)
         item_id = request.path_params["item_id"]
         store = _store(request)
+        if len({"alert_above", "alert_below"} & set(values)) == 1:
+            # One target changes: it must still be on its side of the other.
+            current = await store.get_item(claims["sub"], item_id)
+            if current is None:
+                raise _not_found(item_id)
+            targets = {"alert_above": current.alert_above, "alert_below": current.alert_below}
+            errors = target_errors({**targets, **values})
+            if errors:
+                raise ApiError(422, "Some fields are invalid.", errors)
         try:
             item = await store.update_item(claims["sub"], item_id, values)
         except NoSuchList:
@@ -659,15 +685,19 @@ class ListStocks(HTTPEndpoint):
         ---
         operationId: listListStocks
         tags: [lists]
-        parameters: [{$ref: "#/components/parameters/ListId"}]
+        parameters:
+          - {$ref: "#/components/parameters/ListId"}
+          - {$ref: "#/components/parameters/Sort"}
+          - {$ref: "#/components/parameters/Q"}
         responses:
           "200":
-            description: The list's items, newest first.
+            description: The list's items, newest first unless `sort` says otherwise.
             content:
               application/json:
                 schema: {$ref: "#/components/schemas/ItemList"}
           "401": {$ref: "#/components/responses/Unauthorized"}
           "404": {$ref: "#/components/responses/NotFound"}
+          "422": {$ref: "#/components/responses/Invalid"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
         claims = await _caller(request)

@@ -62,7 +62,7 @@ def _entry_schema(*, partial: bool) -> dict[str, Any]:
                 "pattern": _symbol_pattern(any_case=True),
                 "description": (
                     f"Trimmed and upper-cased, then it {validation.SYMBOL_RULE}. "
-                    "Unique in your watchlist."
+                    "Unique within a list."
                 ),
                 "examples": ["AAPL", "brk.b", "^GSPC"],
             },
@@ -92,13 +92,34 @@ def _entry_schema(*, partial: bool) -> dict[str, Any]:
                 ),
                 "examples": ["core holding"],
             },
+            "alert_above": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "exclusiveMaximum": int(money.LIMIT),
+                "description": (
+                    "A price target: reached when the last price is at or above it. As "
+                    f"`price`: at most {money.DECIMALS} decimal places; `null` for none. "
+                    "Greater than `alert_below` when both are set (else a 422 naming both)."
+                ),
+            },
+            "alert_below": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "exclusiveMaximum": int(money.LIMIT),
+                "description": (
+                    "A price target: reached when the last price is at or below it; "
+                    "less than `alert_above` when both are set."
+                ),
+            },
         },
     }
     if partial:
         schema["description"] = "Only the fields to change; the others keep their values."
     else:
         schema["required"] = ["symbol"]
-        schema["description"] = "A new item: `name` and `notes` default to empty, `price` to null."
+        schema["description"] = (
+            "A new item: `name` and `notes` default to empty, `price` and the targets to null."
+        )
     return schema
 
 
@@ -186,11 +207,14 @@ def components(max_body_bytes: int) -> dict[str, Any]:
             "maximum": MAX_ID,
             "description": "The list the item is in.",
         },
+        "alert_above": {"type": ["number", "null"], "description": "The upper price target."},
+        "alert_below": {"type": ["number", "null"], "description": "The lower price target."},
         "quote": {
             "anyOf": [{"$ref": "#/components/schemas/Quote"}, {"type": "null"}],
             "description": "The symbol's latest quote from the cache; `null` when none is known "
             "yet (or quotes are off).",
         },
+        "target": {"$ref": "#/components/schemas/Target"},
     }
     number_or_null = {"type": ["number", "null"]}
     quote = {
@@ -216,6 +240,23 @@ def components(max_body_bytes: int) -> dict[str, Any]:
                 "additionalProperties": False,
                 "properties": quote,
             },
+            "Target": {
+                "type": "object",
+                "description": (
+                    "The item against its targets at the quote shown, worked out each time: "
+                    "`reached` is `above` when the last price is at or above `alert_above`, "
+                    "`below` when it is at or below `alert_below`, else `null`; "
+                    "`distance_percent` is how far the nearest target is from the last price, "
+                    "in percent of the last price (never negative, two decimals), `null` "
+                    "without a target or a quote."
+                ),
+                "required": ["reached", "distance_percent"],
+                "additionalProperties": False,
+                "properties": {
+                    "reached": {"enum": ["above", "below", None]},
+                    "distance_percent": {"type": ["number", "null"], "minimum": 0},
+                },
+            },
             "Item": {
                 "type": "object",
                 "description": "One entry of your watchlist.",
@@ -229,6 +270,8 @@ def components(max_body_bytes: int) -> dict[str, Any]:
                         "created_at": "2025-01-02T09:30:00.000000Z",
                         "updated_at": "2025-01-02T09:30:00.000000Z",
                         "list_id": 1,
+                        "alert_above": 200,
+                        "alert_below": None,
                         "quote": {
                             "price": 189.5,
                             "previous_close": 187.25,
@@ -240,6 +283,7 @@ def components(max_body_bytes: int) -> dict[str, Any]:
                             "source": "finnhub",
                             "stale": False,
                         },
+                        "target": {"reached": None, "distance_percent": 5.54},
                     }
                 ],
                 "required": list(item),
@@ -348,6 +392,39 @@ def components(max_body_bytes: int) -> dict[str, Any]:
                 "required": True,
                 "description": "The list's `id`.",
                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+            },
+            "Sort": {
+                "name": "sort",
+                "in": "query",
+                "required": False,
+                "description": (
+                    "The order: a key, after `-` to reverse it; newest first by default "
+                    "(`-created_at`). `last_price`, `change_percent` and `distance_percent` "
+                    "sort on the cached quotes, with the items that have none last in either "
+                    "direction; ties stay newest first. Any other key is a 422 listing these."
+                ),
+                "schema": {
+                    "enum": [
+                        *validation.SORT_KEYS,
+                        *(f"-{key}" for key in validation.SORT_KEYS),
+                    ],
+                    "default": validation.DEFAULT_SORT,
+                },
+            },
+            "Q": {
+                "name": "q",
+                "in": "query",
+                "required": False,
+                "description": (
+                    "Only the items whose symbol, name or notes contain this text, whatever "
+                    f"its case (trimmed; at most {validation.Q_MAX} characters; `%` and `_` "
+                    "are plain characters)."
+                ),
+                "schema": {
+                    "type": "string",
+                    "maxLength": validation.Q_MAX,
+                    "pattern": _without(validation.CONTROL),
+                },
             },
         },
         "requestBodies": {

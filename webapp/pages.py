@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
+from starlette.datastructures import QueryParams
 from starlette.endpoints import HTTPEndpoint
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -38,14 +40,19 @@ from webapp.store import (
     Store,
     WatchList,
 )
-from webapp.templating import is_htmx, render
+from webapp.targets import by_quotes, is_quote_key
+from webapp.templating import is_htmx, render, target_at
 from webapp.validation import (
+    DEFAULT_ORDER,
+    DEFAULT_SORT,
     FIELDS,
     MAX_ITEMS_PER_USER,
     MAX_LISTS_PER_USER,
     InvalidEntry,
+    Order,
     clean_entry,
     clean_list,
+    clean_order,
     clean_transfer,
 )
 
@@ -76,6 +83,8 @@ PAGE_DEFAULTS: dict[str, Any] = {
     "list_errors": {},
     "notice": None,
     "tabs_oob": False,
+    "reached": {},
+    "table_alone": False,
 }
 
 
@@ -140,36 +149,136 @@ def _no_such_list() -> HTTPException:
 
 class View:
     """One of the user's lists as its page shows it: all their lists (the tabs), the one
-    shown and its items."""
+    shown, and its items in the order asked for (``?sort=`` and ``?q=``)."""
 
     def __init__(
-        self, user: User, lists: list[WatchList], current: WatchList, items: list[Item]
+        self,
+        user: User,
+        lists: list[WatchList],
+        current: WatchList,
+        items: list[Item],
+        order: Order = DEFAULT_ORDER,
+        order_error: str | None = None,
+        reached: dict[int, int] | None = None,
     ) -> None:
         self.user = user
         self.lists = lists
         self.current = current
         self.items = items
+        self.order = order
+        #: What was wrong with the order asked for (the default was used instead).
+        self.order_error = order_error
+        #: How many items of each list have reached a target (with quotes on).
+        self.reached = reached or {}
 
     @property
     def url(self) -> str:
         return url_of(self.lists, self.current.id)
 
+    @property
+    def query(self) -> str:
+        """The order as a query string (``?sort=...&q=...``), empty for the default."""
+        return order_query(self.order)
 
-async def _view(request: Request, user: User, list_id: int | None) -> View:
+    @property
+    def here(self) -> str:
+        """The list's page in its current order: where its forms post and it polls."""
+        return self.url + self.query
+
+
+def order_query(order: Order, **changes: str) -> str:
+    """``order`` (with ``changes``) as the query string of a list's page; empty for the
+    default order and no filter."""
+    params = {"sort": order.sort, "q": order.q, **changes}
+    if params["sort"] == DEFAULT_SORT:
+        del params["sort"]
+    if not params["q"]:
+        del params["q"]
+    return "?" + urlencode(params) if params else ""
+
+
+def _order_of(request: Request) -> tuple[Order, str | None]:
+    """The order the request asks for: its own query's, or for an htmx post, that of the
+    page it was sent from (``HX-Current-URL``; a post that shows another list passes its
+    own). A bad one is the default, and why."""
+    params = request.query_params
+    if "sort" not in params and "q" not in params and is_htmx(request) and request.method == "POST":
+        current = urlsplit(request.headers.get("hx-current-url", ""))
+        params = QueryParams(current.query)
+    try:
+        return clean_order(params.get("sort"), params.get("q")), None
+    except InvalidEntry as exc:
+        return DEFAULT_ORDER, " ".join(
+            f"{field.capitalize()} {rule}." for field, rule in exc.errors.items()
+        )
+
+
+async def _view(
+    request: Request, user: User, list_id: int | None, order: Order | None = None
+) -> View:
     """The user's list ``list_id`` (their first for ``None``); a 404 when it is not theirs."""
     store = _store(request)
     lists = await store.lists(user["sub"])
-    return await _view_of(request, user, lists, list_id)
+    return await _view_of(request, user, lists, list_id, order)
 
 
 async def _view_of(
-    request: Request, user: User, lists: list[WatchList], list_id: int | None
+    request: Request,
+    user: User,
+    lists: list[WatchList],
+    list_id: int | None,
+    order: Order | None = None,
 ) -> View:
+    """The view of one of ``lists``, in ``order`` (by default the one the request asks
+    for): stored columns sorted by the database, the others here on the cached quotes."""
     current = lists[0] if list_id is None else _find(lists, list_id)
     if current is None:
         raise _no_such_list()
-    items = await _store(request).list_items(user["sub"], current.id)
-    return View(user, lists, current, items)
+    error = None
+    if order is None:
+        order, error = _order_of(request)
+    items = await _store(request).list_items(user["sub"], current.id, order)
+    cache: QuoteCache | None = request.state.quotes
+    if cache is not None and is_quote_key(order.key):
+        quotes = cache.peek([item.symbol for item in items])
+        items = by_quotes(items, quotes, order.key, descending=order.descending)
+    reached = await _reached(request, user)
+    return View(user, lists, current, items, order, error, reached)
+
+
+async def _reached(request: Request, user: User) -> dict[int, int]:
+    """How many items of each of the user's lists have reached a target, at the cached
+    quotes (none without quotes: then nothing is read)."""
+    cache: QuoteCache | None = request.state.quotes
+    if cache is None:
+        return {}
+    targeted = await _store(request).targeted_items(user["sub"])
+    quotes = cache.peek(sorted({item.symbol for item in targeted}))
+    reached: dict[int, int] = {}
+    for item in targeted:
+        if target_at(item, quotes.get(item.symbol)).reached:
+            reached[item.list_id] = reached.get(item.list_id, 0) + 1
+    return reached
+
+
+def view_context(view: View, block: str | None = None) -> dict[str, Any]:
+    """What the template shows of a view (besides the quotes, and what is being edited)."""
+    return {
+        "lists": view.lists,
+        "current": view.current,
+        "items": view.items,
+        "order": view.order,
+        "reached": view.reached,
+        "page_url": view.url,
+        "here": view.here,
+        "query": view.query,
+        "sort_links": _sort_links(view),
+        "sort_choices": SORT_CHOICES,
+        "urls": {entry.id: url_of(view.lists, entry.id) for entry in view.lists},
+        # A block that replaces the page's content carries the page's title for htmx.
+        "titled": block == "watchlist",
+        "max_lists": MAX_LISTS_PER_USER,
+    }
 
 
 def _page(
@@ -184,21 +293,49 @@ def _page(
     """The list's page, or one of its blocks, with the cached quotes of its items."""
     full = {
         **PAGE_DEFAULTS,
+        "notice": view.order_error,
         **context,
-        "lists": view.lists,
-        "current": view.current,
-        "items": view.items,
-        "page_url": view.url,
-        "urls": {entry.id: url_of(view.lists, entry.id) for entry in view.lists},
-        # A block that replaces the page's content carries the page's title for htmx.
-        "titled": block == "watchlist",
-        "max_lists": MAX_LISTS_PER_USER,
+        **view_context(view, block),
         **_quotes(request, view.items),
     }
     response = render(request, PAGE, full, user=view.user, status_code=status_code, block=block)
     if headers:
         response.headers.update(headers)
     return response
+
+
+#: The order menu: each sort, what it says, and whether it needs quotes.
+SORT_CHOICES = (
+    ("-created_at", "Newest first", False),
+    ("created_at", "Oldest first", False),
+    ("symbol", "Symbol, A to Z", False),
+    ("-symbol", "Symbol, Z to A", False),
+    ("name", "Name, A to Z", False),
+    ("-name", "Name, Z to A", False),
+    ("-change_percent", "Biggest gain today", True),
+    ("change_percent", "Biggest loss today", True),
+    ("-last_price", "Last price, highest first", True),
+    ("last_price", "Last price, lowest first", True),
+    ("distance_percent", "Nearest a target", True),
+    ("-distance_percent", "Farthest from a target", True),
+    ("-price", "My price, highest first", False),
+    ("price", "My price, lowest first", False),
+)
+#: The columns whose header sorts by them, by their sort key.
+SORTABLE = ("symbol", "name", "last_price", "change_percent", "price", "distance_percent")
+
+
+def _sort_links(view: View) -> dict[str, dict[str, str]]:
+    """Each sortable column's link (ascending first; descending when it is the current
+    ascending order) and its ``aria-sort``."""
+    links = {}
+    for key in (*SORTABLE, "created_at"):
+        current = view.order.key == key
+        descending = current and not view.order.descending
+        state = ("descending" if view.order.descending else "ascending") if current else ""
+        sort = f"-{key}" if descending else key
+        links[key] = {"url": view.url + order_query(view.order, sort=sort), "aria": state}
+    return links
 
 
 def _answer(request: Request, view: View, *, status_code: int = 200, **context: Any) -> Response:
@@ -264,13 +401,19 @@ async def list_page(request: Request) -> Response:
     view = await _signed_in_view(request, list_id)
     if isinstance(view, Response):
         return view
+    if is_htmx(request) and request.headers.get("hx-target") == "list-table":
+        # The filter as it is typed, or a column's sort: only the table changes, and the
+        # address bar shows the order in its shortest form.
+        headers = {"HX-Push-Url": view.here}
+        return _page(request, view, block="table", table_alone=True, headers=headers)
     focus = request.query_params.get("focus")
     notice = request.session.pop(NOTICE_KEY, None)
     return _answer(
         request,
         view,
+        status_code=422 if view.order_error else 200,
         focus=focus if focus in RETURN_FOCUS else None,
-        notice=notice if isinstance(notice, str) else None,
+        notice=notice if isinstance(notice, str) else view.order_error,
     )
 
 
@@ -329,7 +472,9 @@ async def _row(request: Request, user: User, item: Item, block: str, **context: 
     current = _find(lists, item.list_id)
     if current is None:  # its list went meanwhile, and the item with it
         return _gone(request, user)
-    return _page(request, View(user, lists, current, [item]), block=block, item=item, **context)
+    reached = await _reached(request, user) if block == "tabs" else {}
+    view = View(user, lists, current, [item], reached=reached)
+    return _page(request, view, block=block, item=item, **context)
 
 
 async def _item_view(request: Request, user: User, item: Item) -> View:
@@ -350,7 +495,8 @@ async def row(request: Request, user: User) -> Response:
 
 def _edit_values(item: Item) -> dict[str, str]:
     values = {"symbol": item.symbol, "name": item.name, "notes": item.notes}
-    values["price"] = money.form_value(item.price)
+    for field in ("price", "alert_above", "alert_below"):
+        values[field] = money.form_value(getattr(item, field))
     return values
 
 
@@ -512,7 +658,7 @@ async def create_list(request: Request, user: User) -> Response:
     except ListLimitReached:
         errors, status_code = {}, 422
     else:
-        view = await _view(request, user, created.id)
+        view = await _view(request, user, created.id, DEFAULT_ORDER)
         notice = f"Made the list “{created.name}”: add its first symbol."
         if not is_htmx(request):
             return _redirect(request, view, notice)
@@ -620,7 +766,7 @@ async def delete_list(request: Request, user: User) -> Response:
     # Show the list to its left (or the new first one).
     index = before.index(gone)
     neighbour = before[index - 1] if index else before[1]
-    view = await _view(request, user, neighbour.id)
+    view = await _view(request, user, neighbour.id, DEFAULT_ORDER)
     symbols = "no symbols" if deleted == 0 else f"{deleted:,} symbol{'s' if deleted != 1 else ''}"
     notice = f"Deleted “{gone.name}” and {symbols}."
     if not is_htmx(request):

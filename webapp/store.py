@@ -11,6 +11,7 @@ connection broke may have been committed all the same.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
@@ -30,7 +31,14 @@ from sqlalchemy.sql.compiler import Compiled
 
 from webapp import money
 from webapp.tables import revoked_sessions, users, watchlist_items, watchlists
-from webapp.validation import FIRST_LIST_NAME, MAX_ITEMS_PER_USER, MAX_LISTS_PER_USER
+from webapp.validation import (
+    DEFAULT_ORDER,
+    FIRST_LIST_NAME,
+    MAX_ITEMS_PER_USER,
+    MAX_LISTS_PER_USER,
+    SQL_SORT_KEYS,
+    Order,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +110,8 @@ class Item:
     created_at: datetime
     updated_at: datetime
     list_id: int
+    alert_above: Decimal | None
+    alert_below: Decimal | None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +123,8 @@ class Item:
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.updated_at),
             "list_id": self.list_id,
+            "alert_above": money.to_json(self.alert_above),
+            "alert_below": money.to_json(self.alert_below),
         }
 
 
@@ -158,6 +170,8 @@ _COLUMNS = (
     watchlist_items.c.created_at,
     watchlist_items.c.updated_at,
     watchlist_items.c.list_id,
+    watchlist_items.c.alert_above,
+    watchlist_items.c.alert_below,
 )
 
 
@@ -248,17 +262,73 @@ _FIRST_LIST = (
     .where(watchlists.c.user_sub == _SUB, watchlists.c.position == _FIRST_POSITION)
     .scalar_subquery()
 )
-_NEWEST_FIRST = (watchlist_items.c.created_at.desc(), watchlist_items.c.id.desc())
-_LIST = Prepared(
-    sa.select(*_COLUMNS)
-    .where(watchlist_items.c.user_sub == _SUB, watchlist_items.c.list_id == _LIST_ID)
-    .order_by(*_NEWEST_FIRST)
+_ITEMS = watchlist_items.c
+_NEWEST_FIRST = (_ITEMS.created_at.desc(), _ITEMS.id.desc())
+
+
+def _order_by(key: str, descending: bool) -> tuple[sa.ColumnElement[Any], ...]:
+    """The ORDER BY of a stored column's sort; ties newest first. An empty name and no
+    price go last whichever the direction."""
+    if key == "created_at":
+        return _NEWEST_FIRST if descending else (_ITEMS.created_at.asc(), _ITEMS.id.asc())
+
+    def way(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return column.desc() if descending else column.asc()
+
+    if key == "symbol":
+        return (way(_ITEMS.symbol), *_NEWEST_FIRST)
+    if key == "name":
+        # A literal, not a bound value: a Prepared statement binds only its call's values.
+        empty = _ITEMS.name == sa.literal_column("''")
+        return (empty.asc(), way(sa.func.lower(_ITEMS.name)), *_NEWEST_FIRST)
+    if key == "price":
+        # A price has exactly four decimals, as text on SQLite and as DECIMAL(16, 4) on
+        # MySQL: its length, then its digits, is its numeric order on both, exactly.
+        length = sa.func.length(_ITEMS.price)
+        return (_ITEMS.price.is_(None).asc(), way(length), way(_ITEMS.price), *_NEWEST_FIRST)
+    raise ValueError(f"not a stored column's sort: {key}")
+
+
+#: What a filter's text must be found in: the symbol, the name or the notes. LIKE ignores
+#: case: on MySQL by the columns' collation (utf8mb4_unicode_ci, accents too), on SQLite
+#: for ASCII letters only.
+_FILTERED = sa.or_(
+    *(
+        column.like(sa.bindparam("pattern"), escape="/")
+        for column in (_ITEMS.symbol, _ITEMS.name, _ITEMS.notes)
+    )
 )
-_LIST_FIRST = Prepared(
-    sa.select(*_COLUMNS)
-    .where(watchlist_items.c.user_sub == _SUB, watchlist_items.c.list_id == _FIRST_LIST)
-    .order_by(*_NEWEST_FIRST)
+
+
+@functools.cache
+def _list_query(key: str, descending: bool, filtered: bool, first: bool) -> Prepared:
+    """One list's items (the user's first list, or ``list_id``) in an order, perhaps
+    narrowed by a filter: each combination a prepared statement of its own."""
+    list_id = _FIRST_LIST if first else _LIST_ID
+    where = [_ITEMS.user_sub == _SUB, _ITEMS.list_id == list_id]
+    if filtered:
+        where.append(_FILTERED)
+    return Prepared(sa.select(*_COLUMNS).where(*where).order_by(*_order_by(key, descending)))
+
+
+_TARGETED = Prepared(
+    sa.select(*_COLUMNS).where(
+        _ITEMS.user_sub == _SUB,
+        sa.or_(_ITEMS.alert_above.is_not(None), _ITEMS.alert_below.is_not(None)),
+    )
 )
+
+#: An item's targets when it is given none.
+_NO_TARGETS = {"alert_above": None, "alert_below": None}
+
+
+def like_pattern(text: str) -> str:
+    """``text`` as a LIKE pattern that finds it anywhere, with LIKE's own characters (and
+    the escape character) escaped."""
+    escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
 _LIST_COLUMNS = (
     watchlists.c.id,
     watchlists.c.name,
@@ -418,15 +488,29 @@ class Store:
     async def ping(self) -> None:
         await self._fetch_val("SELECT 1")
 
-    async def list_items(self, user_sub: str, list_id: int | None = None) -> list[Item]:
-        """The items of one of the user's lists (their first by default), newest first."""
-        if list_id is None:
-            statement = _LIST_FIRST(sub=user_sub)
-        elif not 0 < list_id <= MAX_ID:
-            return []
+    async def list_items(
+        self, user_sub: str, list_id: int | None = None, order: Order = DEFAULT_ORDER
+    ) -> list[Item]:
+        """The items of one of the user's lists (their first by default), in ``order``:
+        narrowed by its filter, and sorted by its key when that is a stored column (else
+        newest first, for the caller to sort by the quotes)."""
+        values: dict[str, Any] = {"sub": user_sub}
+        if list_id is not None:
+            if not 0 < list_id <= MAX_ID:
+                return []
+            values["list_id"] = list_id
+        if order.q:
+            values["pattern"] = like_pattern(order.q)
+        if order.key in SQL_SORT_KEYS:
+            key, descending = order.key, order.descending
         else:
-            statement = _LIST(sub=user_sub, list_id=list_id)
-        return [_item(row) for row in await self._fetch_all(statement)]
+            key, descending = DEFAULT_ORDER.key, DEFAULT_ORDER.descending
+        query = _list_query(key, descending, bool(order.q), list_id is None)
+        return [_item(row) for row in await self._fetch_all(query(**values))]
+
+    async def targeted_items(self, user_sub: str) -> list[Item]:
+        """The user's items, in all their lists, that have a price target."""
+        return [_item(row) for row in await self._fetch_all(_TARGETED(sub=user_sub))]
 
     async def get_item(self, user_sub: str, item_id: int) -> Item | None:
         if not 0 < item_id <= MAX_ID:
@@ -446,7 +530,13 @@ class Store:
         if await self._fetch_val(_COUNT(sub=user_sub)) >= MAX_ITEMS_PER_USER:
             raise ItemLimitReached()
         now = _now()
-        row = {**values, "created_at": now, "updated_at": now, "list_id": list_id}
+        row = {
+            **_NO_TARGETS,
+            **values,
+            "created_at": now,
+            "updated_at": now,
+            "list_id": list_id,
+        }
         try:
             item_id = await self._write(_INSERT(user_sub=user_sub, **row))
         except Exception as exc:

@@ -87,12 +87,16 @@ watchlist_items = sa.Table(
     sa.Column("notes", sa.Text(), nullable=False),
     sa.Column("created_at", _TIMESTAMP, nullable=False),
     sa.Column("updated_at", _TIMESTAMP, nullable=False),
-    # Last: 0003 added it to a table that had the others (the column order must agree).
+    # In the order migrations added them to a table that had the others (the column order
+    # must agree): 0003's list, 0004's price targets.
     sa.Column("list_id", _ID, nullable=False),
-    # A symbol once per list; the owner's items are found through (user_sub, list_id).
-    # Indexes rather than constraints: that is what 0003 could add to an existing table.
+    sa.Column("alert_above", _PRICE, nullable=True),
+    sa.Column("alert_below", _PRICE, nullable=True),
+    # A symbol once per list; the owner's items are found through (user_sub, list_id),
+    # newest first in index order. Indexes rather than constraints: that is what 0003 and
+    # 0004 could add to an existing table.
     sa.Index("uq_watchlist_items_list_symbol", "list_id", "symbol", unique=True),
-    sa.Index("ix_watchlist_items_user_list", "user_sub", "list_id"),
+    sa.Index("ix_watchlist_items_user_list_created", "user_sub", "list_id", "created_at"),
     **_TABLE_OPTIONS,
 )
 

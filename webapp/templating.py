@@ -16,7 +16,10 @@ from starlette.responses import Response
 
 from webapp import money
 from webapp.quotes import Quote
+from webapp.quotes.cache import Seen
 from webapp.settings import Settings
+from webapp.store import Item
+from webapp.targets import Target, target
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -60,7 +63,13 @@ def as_of(quote: Quote, *, now: datetime | None = None) -> str:
 
 
 #: The templates' own filters: how prices, changes and quote times read.
+def target_at(item: Item, seen: Seen | None) -> Target:
+    """``item | target_at(seen)``: the item against its targets at the cached quote."""
+    return target(item, seen.quote if seen else None)
+
+
 FILTERS: dict[str, Any] = {
+    "target_at": target_at,
     "price": money.display,
     "signed": money.signed,
     "percent": percent,

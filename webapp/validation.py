@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from webapp import money
 
-FIELDS = ("symbol", "name", "price", "notes")
+FIELDS = ("symbol", "name", "price", "notes", "alert_above", "alert_below")
 READ_ONLY_FIELDS = ("id", "created_at", "updated_at")
 
 SYMBOL_PATTERN = re.compile(r"\^?[A-Z0-9][A-Z0-9.=-]{0,19}")
@@ -69,7 +70,14 @@ def clean_entry(
             errors["list_id"] = str(exc)
 
     cleaned: dict[str, Any] = {}
-    cleaners = {"symbol": _symbol, "name": _name, "price": _price, "notes": _notes}
+    cleaners = {
+        "symbol": _symbol,
+        "name": _name,
+        "price": _price,
+        "notes": _notes,
+        "alert_above": _price,
+        "alert_below": _price,
+    }
     for field, cleaner in cleaners.items():
         if field not in data:
             continue
@@ -84,11 +92,97 @@ def clean_entry(
         cleaned.setdefault("name", "")
         cleaned.setdefault("price", None)
         cleaned.setdefault("notes", "")
+        cleaned.setdefault("alert_above", None)
+        cleaned.setdefault("alert_below", None)
+    errors.update(target_errors(cleaned, errors))
     if errors:
         raise InvalidEntry(errors)
     if movable and "list_id" in data:
         cleaned.update(cleaned_list)
     return cleaned
+
+
+TARGET_RULE = "alert_below must be less than alert_above when both are set"
+
+
+def target_errors(
+    values: Mapping[str, Any], errors: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The errors of a pair of targets: ``alert_below`` must be below ``alert_above`` when
+    both are set (``values`` holds cleaned prices: an entry's, or an item's after a
+    change). Both fields are named."""
+    above, below = values.get("alert_above"), values.get("alert_below")
+    if above is None or below is None or {"alert_above", "alert_below"} & set(errors or ()):
+        return {}
+    if below < above:
+        return {}
+    return {
+        "alert_above": "must be greater than alert_below",
+        "alert_below": "must be less than alert_above",
+    }
+
+
+#: Every sort key, as ``sort`` takes it (``-`` before one reverses the order).
+SORT_KEYS = (
+    "symbol",
+    "name",
+    "last_price",
+    "change_percent",
+    "distance_percent",
+    "price",
+    "created_at",
+)
+#: The keys the database sorts by (stored columns); the others come from the quotes.
+SQL_SORT_KEYS = ("symbol", "name", "price", "created_at")
+DEFAULT_SORT = "-created_at"
+Q_MAX = 100
+
+
+@dataclass(frozen=True)
+class Order:
+    """How a list of items is shown: sorted by ``key`` (reversed when ``descending``),
+    narrowed to the items whose symbol, name or notes contain ``q`` (all when empty)."""
+
+    key: str = "created_at"
+    descending: bool = True
+    q: str = ""
+
+    @property
+    def sort(self) -> str:
+        return f"-{self.key}" if self.descending else self.key
+
+    @property
+    def is_default(self) -> bool:
+        return self.sort == DEFAULT_SORT and not self.q
+
+
+DEFAULT_ORDER = Order()
+
+
+def clean_order(sort: str | None, q: str | None) -> Order:
+    """The ``sort`` and ``q`` parameters of a list of items (absent: newest first, every
+    item), or ``InvalidEntry`` naming each parameter's rule."""
+    errors: dict[str, str] = {}
+    key, descending = DEFAULT_ORDER.key, DEFAULT_ORDER.descending
+    if sort is not None:
+        # Exactly as written: one of the keys, perhaps after "-" (as the OpenAPI enum says).
+        descending = sort.startswith("-")
+        key = sort[1:] if descending else sort
+        if key not in SORT_KEYS:
+            allowed = ", ".join(SORT_KEYS)
+            errors["sort"] = f"must be one of {allowed}, each optionally after '-' to reverse it"
+    filter_text = ""
+    if q is not None:
+        filter_text = q.strip()
+        if _SURROGATE.search(filter_text):
+            errors["q"] = "must be valid Unicode text"
+        elif len(filter_text) > Q_MAX:
+            errors["q"] = f"must be at most {Q_MAX} characters"
+        elif CONTROL.search(q):  # before trimming, as the OpenAPI pattern reads it
+            errors["q"] = "must not contain control characters"
+    if errors:
+        raise InvalidEntry(errors)
+    return Order(key, descending, filter_text)
 
 
 LIST_FIELDS = ("name", "position")

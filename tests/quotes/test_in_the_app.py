@@ -77,7 +77,11 @@ def test_the_demo_page_shows_prices_changes_and_where_they_come_from(demo: TestC
     item_id = _add(demo, "AAPL", price="150")
     page = demo.get("/watchlist").text
     assert "<strong>Demo prices</strong>" in page
-    assert re.search(r"<th[^>]*>Last</th><th[^>]*>Change</th><th[^>]*>My price</th>", page)
+    headers = [
+        " ".join(re.sub(r"<[^>]+>", " ", cell).split())
+        for cell in re.findall(r"<th[^>]*>(.*?)</th>", page, re.S)
+    ]
+    assert headers[:6] == ["Symbol", "Name", "Last", "Change", "My price", "Target"]
     last = _cell(page, "last", item_id)
     assert re.search(
         r'<span class="quote-price">\d[\d,]*\.\d\d</span> <span class="currency">'
