@@ -167,6 +167,8 @@ def test_every_api_route_is_documented_and_nothing_else(
         ("DELETE", "/api/lists/{list_id}"),
         ("GET", "/api/lists/{list_id}/stocks"),
         ("POST", "/api/lists/{list_id}/stocks"),
+        ("GET", "/api/lists/{list_id}/stocks.csv"),
+        ("POST", "/api/lists/{list_id}/stocks/import"),
     } == included
 
 

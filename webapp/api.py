@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from webapp import money, openapi
+from webapp import csvroutes, money, openapi
 from webapp.quotes.cache import QuoteCache, Seen, with_name
 from webapp.store import (
     DuplicateListName,
@@ -761,4 +761,5 @@ routes = [
     Route("/lists", Lists),
     Route("/lists/{list_id:int}", OneList),
     Route("/lists/{list_id:int}/stocks", ListStocks),
+    *csvroutes.api_routes,
 ]

@@ -21,11 +21,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from webapp import api, auth, devprovider, migrate, pages
+from webapp import api, auth, csvroutes, devprovider, limits, migrate, pages
 from webapp.csrf import CrossSiteProtection
 from webapp.headers import SecurityHeaders, security_headers
 from webapp.identity import session_user
-from webapp.limits import RejectOversizedBodies
 from webapp.quotes import make_provider
 from webapp.quotes.cache import QuoteCache
 from webapp.ratelimit import RateLimit
@@ -98,14 +97,15 @@ def _is_api(request: Request) -> bool:
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 413:
+        return _too_large(request)
     if _is_api(request):
         return await api.http_error(request, exc)
-    assert isinstance(exc, HTTPException)
-    titles = {404: "Page not found", 405: "Not allowed", 413: "Too much data"}
+    titles = {404: "Page not found", 405: "Not allowed"}
     messages = {
         404: "There is no page at this address.",
         405: "This page does not accept that kind of request.",
-        413: "The form sent more data than this site accepts.",
     }
     return render(
         request,
@@ -118,6 +118,25 @@ async def http_error(request: Request, exc: Exception) -> Response:
         status_code=exc.status_code,
         headers=exc.headers,  # a 405's Allow
     )
+
+
+def _too_large(request: Request) -> Response:
+    """A body over its route's limit (declared or found out while read), or a form over
+    one of its limits: a 413 that says the body's limit under ``/api``."""
+    if _is_api(request):
+        limit = _size(limits.body_limit(request, api.MAX_BODY_BYTES))
+        return api.error_response(api.ApiError(413, f"The body is too large: at most {limit}."))
+    context = {
+        "title": "Too much data",
+        "message": "The form sent more data than this site accepts.",
+    }
+    return render(request, "error.html", context, user=session_user(request), status_code=413)
+
+
+def _size(limit: int) -> str:
+    """``64 KiB``, ``1 MiB``."""
+    mebibytes, rest = divmod(limit, 1024 * 1024)
+    return f"{mebibytes:,} MiB" if mebibytes and not rest else f"{limit // 1024:,} KiB"
 
 
 async def database_unavailable(request: Request, exc: Exception) -> Response:
@@ -228,6 +247,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             *pages.routes,
+            *csvroutes.page_routes,
             *auth.routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
@@ -249,7 +269,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 https_only=https,
             ),
             Middleware(RateLimit, paths=("/login", "/auth/callback")),
-            Middleware(RejectOversizedBodies, max_body_size=api.MAX_BODY_BYTES),
+            Middleware(
+                limits.RejectOversizedBodies,
+                max_body_size=api.MAX_BODY_BYTES,
+                answer=http_error,
+                # The CSV uploads' routes raise Starlette's limit to the same.
+                larger=csvroutes.BODY_LIMITS,
+            ),
             Middleware(RequestBodyLimitMiddleware, max_body_size=api.MAX_BODY_BYTES),
         ],
         exception_handlers={

@@ -85,6 +85,7 @@ PAGE_DEFAULTS: dict[str, Any] = {
     "tabs_oob": False,
     "reached": {},
     "table_alone": False,
+    "import_report": None,
 }
 
 
@@ -408,12 +409,15 @@ async def list_page(request: Request) -> Response:
         return _page(request, view, block="table", table_alone=True, headers=headers)
     focus = request.query_params.get("focus")
     notice = request.session.pop(NOTICE_KEY, None)
+    # What an import without JavaScript did (webapp/csvroutes.py), shown once.
+    report = request.session.pop("import_report", None)
     return _answer(
         request,
         view,
         status_code=422 if view.order_error else 200,
         focus=focus if focus in RETURN_FOCUS else None,
         notice=notice if isinstance(notice, str) else view.order_error,
+        import_report=report if isinstance(report, dict) else None,
     )
 
 

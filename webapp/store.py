@@ -749,3 +749,81 @@ class Store:
         await self._write(
             users.update().where(users.c.sub == sub).values(sessions_valid_after=_now())
         )
+
+    # Importing a file's rows.
+
+    async def import_items(
+        self, user_sub: str, list_id: int, rows: list[dict[str, Any]], fields: list[str]
+    ) -> tuple[int, int, list[int]]:
+        """Put each row (an entry's values, and perhaps its ``created_at``) in one of the
+        user's lists, in one transaction: every row or, on any failure, none. A row whose
+        symbol the list already has changes that item's ``fields``; the others are new
+        items, until the user has ``MAX_ITEMS_PER_USER``.
+
+        Returns how many items were added and changed, and the indices of the rows left
+        out at the limit. Raises ``NoSuchList``, or ``DuplicateSymbol`` when one of the new
+        symbols was added to the list meanwhile."""
+        if not 0 < list_id <= MAX_ID:
+            raise NoSuchList()
+        now = _now()
+        mine = (watchlist_items.c.user_sub == user_sub, watchlist_items.c.list_id == list_id)
+        new: list[dict[str, Any]] = []
+        left_out: list[int] = []
+        updated = 0
+        # BEGIN and COMMIT by hand on one connection, held until the end: databases'
+        # transaction() keeps its connection from the pool for good when the ROLLBACK fails
+        # (the connection died), and shutting down then waits for it forever. Every
+        # statement runs once, on this connection, never again on another.
+        with _outage_as_unavailable():
+            async with self.database.connection():
+                await self.database.execute("BEGIN")
+                try:
+                    found = await self.database.fetch_one(_ONE_LIST(sub=user_sub, list_id=list_id))
+                    if found is None:
+                        raise NoSuchList()
+                    listed = sa.select(watchlist_items.c.symbol, watchlist_items.c.id).where(*mine)
+                    existing = {row[0]: row[1] for row in await self.database.fetch_all(listed)}
+                    count = await self.database.fetch_val(_COUNT(sub=user_sub))
+                    room = MAX_ITEMS_PER_USER - count
+                    for index, values in enumerate(rows):
+                        item_id = existing.get(values["symbol"])
+                        if item_id is not None:
+                            changes = {field: values[field] for field in fields}
+                            await self.database.execute(
+                                watchlist_items.update()
+                                .where(watchlist_items.c.id == item_id, *mine)
+                                .values(**changes, updated_at=now)
+                            )
+                            updated += 1
+                        elif len(new) < room:
+                            new.append(
+                                {
+                                    **_NO_TARGETS,
+                                    **values,
+                                    "user_sub": user_sub,
+                                    "list_id": list_id,
+                                    "created_at": values.get("created_at") or now,
+                                    "updated_at": now,
+                                }
+                            )
+                        else:
+                            left_out.append(index)
+                    # A few hundred rows a statement: well within either database's bound
+                    # values.
+                    for start in range(0, len(new), 250):
+                        batch = watchlist_items.insert().values(new[start : start + 250])
+                        try:
+                            await self.database.execute(batch)
+                        except Exception as exc:
+                            if _is_duplicate(exc):
+                                raise DuplicateSymbol() from None
+                            raise
+                except BaseException:
+                    try:
+                        await self.database.execute("ROLLBACK")
+                    except Exception as exc:
+                        # Its connection is gone, and the server undoes the transaction.
+                        logger.info("an import's rollback failed too (%s)", exc)
+                    raise
+                await self.database.execute("COMMIT")
+        return len(new), updated, left_out
