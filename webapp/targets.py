@@ -66,11 +66,6 @@ def target_of(item: Item, quotes: Mapping[str, Seen]) -> Target:
     return target(item, seen.quote if seen else None)
 
 
-def reached_count(items: list[Item], quotes: Mapping[str, Seen]) -> int:
-    """How many of ``items`` have reached a target."""
-    return sum(1 for item in items if target_of(item, quotes).reached is not None)
-
-
 # Sorting.
 
 
