@@ -101,6 +101,9 @@ def _entry_schema(*, partial: bool) -> dict[str, Any]:
                     f"`price`: at most {money.DECIMALS} decimal places; `null` for none. "
                     "Greater than `alert_below` when both are set (else a 422 naming both)."
                 ),
+                # An example for each target, so that documentation tools that build a body
+                # from the examples (Swagger UI's "Try it out") offer a valid one, not 0 and 0.
+                "examples": [200],
             },
             "alert_below": {
                 "type": ["number", "null"],
@@ -110,6 +113,7 @@ def _entry_schema(*, partial: bool) -> dict[str, Any]:
                     "A price target: reached when the last price is at or below it; "
                     "less than `alert_above` when both are set."
                 ),
+                "examples": [150],
             },
         },
     }
@@ -132,6 +136,7 @@ def _moving(schema: dict[str, Any]) -> dict[str, Any]:
             "minimum": 1,
             "maximum": MAX_ID,
             "description": "Move the item to this list of yours (the symbol must not be in it).",
+            "examples": [1],
         },
     }
     schema["description"] += " `list_id` moves the item to another of your lists."
