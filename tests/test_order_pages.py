@@ -37,6 +37,7 @@ def alice(make_client: ClientFactory, database_url: str, finnhub: standin.Finnhu
         quotes_api_key=standin.KEY,
         quotes_base_url=finnhub.base_url,
         quotes_timeout=3.0,
+        quotes_calls_per_minute=standin.CALLS_PER_MINUTE,
     )
     sign_in(client)
     return client

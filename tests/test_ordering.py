@@ -50,6 +50,7 @@ def quoted(make_client: ClientFactory, database_url: str, finnhub: standin.Finnh
         quotes_api_key=standin.KEY,
         quotes_base_url=finnhub.base_url,
         quotes_timeout=3.0,
+        quotes_calls_per_minute=standin.CALLS_PER_MINUTE,
     )
 
 

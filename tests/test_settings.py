@@ -219,6 +219,10 @@ def test_quotes_default_to_demo_in_development_and_off_in_production(tmp_path: P
         ({"QUOTES_TIMEOUT": "0"}, "QUOTES_TIMEOUT must be a number of seconds above 0"),
         ({"QUOTES_TIMEOUT": "nan"}, "QUOTES_TIMEOUT must be a number of seconds above 0"),
         ({"QUOTES_TIMEOUT": "120"}, "QUOTES_TIMEOUT must be a number of seconds above 0"),
+        ({"QUOTES_CALLS_PER_MINUTE": "0"}, "QUOTES_CALLS_PER_MINUTE must be a whole number"),
+        ({"QUOTES_CALLS_PER_MINUTE": "1.5"}, "QUOTES_CALLS_PER_MINUTE must be a whole number"),
+        ({"QUOTES_CALLS_PER_MINUTE": "-3"}, "QUOTES_CALLS_PER_MINUTE must be a whole number"),
+        ({"QUOTES_CALLS_PER_MINUTE": "1000001"}, "from 1 to 1,000,000, not '1000001'"),
     ],
 )
 def test_bad_quote_settings_name_the_variable(
@@ -237,3 +241,32 @@ def test_production_without_a_provider_says_quotes_are_off(
     with caplog.at_level(logging.INFO, logger="webapp.app"):
         assert _quote_cache(settings) is None
     assert "quotes: off (QUOTES_PROVIDER=off, or unset in production)" in caplog.messages
+
+
+@pytest.mark.parametrize(
+    ("environ", "spacing", "said"),
+    [
+        # The free tiers: Finnhub's 60 calls a minute, Twelve Data's one (of 8 symbols).
+        ({"QUOTES_PROVIDER": "finnhub"}, 1.0, "60 calls a minute"),
+        ({"QUOTES_PROVIDER": "twelvedata"}, 60.0, "1 call a minute"),
+        ({"QUOTES_PROVIDER": "yahoo"}, 0.0, "any calls a minute"),
+        # A paid plan.
+        ({"QUOTES_PROVIDER": "finnhub", "QUOTES_CALLS_PER_MINUTE": "300"}, 0.2, "300 calls"),
+        ({"QUOTES_PROVIDER": "yahoo", "QUOTES_CALLS_PER_MINUTE": "30"}, 2.0, "30 calls"),
+    ],
+)
+def test_calls_are_spaced_to_the_free_tier_or_the_plan_configured(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    environ: dict[str, str],
+    spacing: float,
+    said: str,
+) -> None:
+    from webapp.app import _quote_cache
+
+    settings = Settings.from_environ({**environ, "QUOTES_API_KEY": "key-1"}, state_dir=tmp_path)
+    with caplog.at_level(logging.INFO, logger="webapp.app"):
+        cache = _quote_cache(settings)
+    assert cache is not None
+    assert cache._spacing == spacing
+    assert any(said in message for message in caplog.messages), caplog.messages

@@ -196,15 +196,18 @@ def _quote_cache(settings: Settings) -> QuoteCache | None:
         api_key=str(settings.quotes_api_key),
         base_url=settings.quotes_base_url,
         timeout=settings.quotes_timeout,
+        calls_per_minute=settings.quotes_calls_per_minute,
     )
     if provider is None:
         logger.info("quotes: off (QUOTES_PROVIDER=off, or unset in production)")
         return None
+    per_minute = provider.calls_per_minute
     logger.info(
-        "quotes: %s, fresh for %g s, each call at most %g s",
+        "quotes: %s, fresh for %g s, each call at most %g s, %s a minute",
         provider.name,
         settings.quotes_ttl,
         settings.quotes_timeout,
+        f"{per_minute} call{'' if per_minute == 1 else 's'}" if per_minute else "any calls",
     )
     return QuoteCache(provider, ttl=settings.quotes_ttl, timeout=settings.quotes_timeout)
 

@@ -122,6 +122,8 @@ class Settings:
     quotes_base_url: str = ""
     quotes_ttl: float = 60.0
     quotes_timeout: float = 3.0
+    #: The provider's calls a minute, for a paid plan; ``None``: its free tier's limit.
+    quotes_calls_per_minute: int | None = None
 
     def __repr__(self) -> str:
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -234,6 +236,8 @@ class Settings:
             _require_http_url("QUOTES_BASE_URL", base_url)
         ttl = _duration("QUOTES_TTL", get("QUOTES_TTL") or "60")
         timeout = _seconds("QUOTES_TIMEOUT", get("QUOTES_TIMEOUT") or "3")
+        per_minute = get("QUOTES_CALLS_PER_MINUTE")
+        calls_per_minute = _calls_per_minute(per_minute) if per_minute else None
 
         return cls(
             database_url=database_url,
@@ -254,6 +258,7 @@ class Settings:
             quotes_base_url=base_url,
             quotes_ttl=float(ttl),
             quotes_timeout=timeout,
+            quotes_calls_per_minute=calls_per_minute,
         )
 
 
@@ -294,6 +299,20 @@ def _seconds(name: str, value: str) -> float:
             f"{name} must be a number of seconds above 0 and up to 60, not {value!r}."
         )
     return seconds
+
+
+#: A million calls a minute is no limit at all; more is a typo.
+MAX_CALLS_PER_MINUTE = 1_000_000
+
+
+def _calls_per_minute(value: str) -> int:
+    """A whole number of calls a minute, above 0."""
+    if not value.isdigit() or not 0 < int(value) <= MAX_CALLS_PER_MINUTE:
+        raise SettingsError(
+            "QUOTES_CALLS_PER_MINUTE must be a whole number of calls from 1 to "
+            f"{MAX_CALLS_PER_MINUTE:,}, not {value!r}."
+        )
+    return int(value)
 
 
 def _require_http_url(name: str, value: str) -> None:

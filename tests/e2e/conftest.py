@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import (
+    Browser,
     BrowserContext,
     ConsoleMessage,
     Dialog,
+    Locator,
     Page,
     Request,
     Route,
@@ -36,6 +38,8 @@ CHROMIUM_FLAGS = [
     "--disable-quic",
 ]
 CLIENT_ID = "e2e-client.apps.example.com"
+#: The list every person starts with.
+FIRST = "My watchlist"
 
 
 @pytest.fixture(scope="session")
@@ -216,6 +220,38 @@ def add(page: Page, symbol: str, name: str = "", price: str = "", notes: str = "
 def settled(page: Page) -> None:
     """Wait for htmx to finish a swap (as any person does) before typing again."""
     expect(page.locator(".htmx-settling, .htmx-request, .htmx-swapping")).to_have_count(0)
+
+
+@pytest.fixture(params=[True, False], ids=["js", "no-js"])
+def js(request: pytest.FixtureRequest) -> bool:
+    """Each scenario that takes it runs twice: with JavaScript, and without."""
+    enabled: bool = request.param
+    return enabled
+
+
+@pytest.fixture
+def browsing(
+    browser: Browser, browser_context_args: dict[str, Any], server: Server, js: bool
+) -> Iterator[tuple[Page, Watch]]:
+    """A page in a context of its own, with JavaScript on or off, and what went wrong in it."""
+    context = browser.new_context(
+        **browser_context_args, java_script_enabled=js, accept_downloads=True
+    )
+    watched = watch_context(context, server.url)
+    yield context.new_page(), watched
+    context.close()
+
+
+def do(page: Page, js: bool, control: Locator) -> None:
+    """Click ``control`` and wait for its answer: htmx's swap, settled, or without
+    JavaScript the next page, loaded."""
+    if js:
+        with page.expect_response(lambda response: "/quotes" not in response.url):
+            control.click()
+        settled(page)
+    else:
+        with page.expect_event("load"):
+            control.click()
 
 
 @pytest.fixture(scope="session")

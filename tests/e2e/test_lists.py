@@ -4,51 +4,18 @@ symbols into it, rename it, reorder it, delete it, and go back and forth between
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import (
+    FIRST,
     Server,
     Watch,
     csp_violations,
+    do,
     settled,
     sign_in_at_provider,
-    watch_context,
 )
-
-FIRST = "My watchlist"
-
-
-@pytest.fixture(params=[True, False], ids=["js", "no-js"])
-def js(request: pytest.FixtureRequest) -> bool:
-    enabled: bool = request.param
-    return enabled
-
-
-@pytest.fixture
-def browsing(
-    browser: Browser, browser_context_args: dict[str, Any], server: Server, js: bool
-) -> Iterator[tuple[Page, Watch]]:
-    """A page in a context of its own, with JavaScript on or off, and what went wrong in it."""
-    context = browser.new_context(**browser_context_args, java_script_enabled=js)
-    watched = watch_context(context, server.url)
-    yield context.new_page(), watched
-    context.close()
-
-
-def do(page: Page, js: bool, control: Locator) -> None:
-    """Click ``control`` and wait for its answer: htmx's swap, settled, or without
-    JavaScript the next page, loaded."""
-    if js:
-        with page.expect_response(lambda response: "/quotes" not in response.url):
-            control.click()
-        settled(page)
-    else:
-        with page.expect_event("load"):
-            control.click()
 
 
 def symbols(count: int) -> str:

@@ -17,6 +17,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.conftest import (
     CLIENT_ID,
+    FIRST,
     Server,
     Watch,
     csp_violations,
@@ -28,7 +29,6 @@ from tests.e2e.conftest import (
 )
 from tests.quotes import standin
 
-FIRST = "My watchlist"
 #: What the stand-in answers besides its own AAPL (189.50, +1.20% today) and MSFT
 #: (401.10, -0.96%): symbol -> (price, previous close, name).
 MORE_PRICES = {
@@ -67,6 +67,7 @@ def quoted(
             "QUOTES_PROVIDER": "finnhub",
             "QUOTES_API_KEY": standin.KEY,
             "QUOTES_BASE_URL": finnhub.base_url,
+            "QUOTES_CALLS_PER_MINUTE": str(standin.CALLS_PER_MINUTE),
         },
     )
     yield running

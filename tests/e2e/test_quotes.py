@@ -59,6 +59,7 @@ def finnhub_server(
         QUOTES_PROVIDER="finnhub",
         QUOTES_API_KEY=standin.KEY,
         QUOTES_BASE_URL=finnhub.base_url,
+        QUOTES_CALLS_PER_MINUTE=str(standin.CALLS_PER_MINUTE),
         QUOTES_TTL="1",
     )
     yield running

@@ -15,6 +15,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 KEY = "standin-finnhub-key"
+#: ``QUOTES_CALLS_PER_MINUTE`` for an app that asks the stand-in: it has no free tier to keep
+#: to, so calls go as fast as they come rather than one a second (the spacing itself is
+#: tested in tests/quotes/test_cache.py and tests/test_settings.py).
+CALLS_PER_MINUTE = 60_000
 
 
 @dataclass

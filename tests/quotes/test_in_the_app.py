@@ -42,7 +42,7 @@ def _finnhub_client(
         quotes_provider="finnhub",
         quotes_api_key=standin.KEY,
         quotes_base_url=finnhub.base_url,
-        **{"quotes_timeout": 2.0, **overrides},
+        **{"quotes_timeout": 2.0, "quotes_calls_per_minute": standin.CALLS_PER_MINUTE, **overrides},
     )
     sign_in(client)
     return client

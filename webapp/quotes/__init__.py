@@ -154,9 +154,24 @@ LABELS: Mapping[str, str] = {
 }
 
 
-def make_provider(name: str, *, api_key: str, base_url: str, timeout: float) -> Provider | None:
+def make_provider(
+    name: str,
+    *,
+    api_key: str,
+    base_url: str,
+    timeout: float,
+    calls_per_minute: int | None = None,
+) -> Provider | None:
     """The provider ``QUOTES_PROVIDER`` names, or ``None`` for ``off``. ``base_url`` (when
-    set) replaces a keyed provider's API root."""
+    set) replaces a keyed provider's API root; ``calls_per_minute`` (when set) its free
+    tier's limit, for a paid plan."""
+    provider = _provider(name, api_key=api_key, base_url=base_url, timeout=timeout)
+    if provider is not None and calls_per_minute is not None:
+        provider.calls_per_minute = calls_per_minute
+    return provider
+
+
+def _provider(name: str, *, api_key: str, base_url: str, timeout: float) -> Provider | None:
     if name == "demo":
         from webapp.quotes.demo import Demo
 
