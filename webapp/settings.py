@@ -83,6 +83,13 @@ SETTINGS = (
     ),
     Setting("QUOTES_TTL", "60", "Seconds a quote stays fresh (`60`, `2m`)."),
     Setting("QUOTES_TIMEOUT", "3", "Seconds a provider call may take (`3`, `0.5`)."),
+    Setting(
+        "QUOTES_CALLS_PER_MINUTE",
+        "",
+        "Calls a minute your provider plan allows (`300`); calls are spaced to it. Unset: "
+        "the free tier's (Finnhub 60, Twelve Data 1, Yahoo no limit). A Twelve Data call "
+        "carries up to 8 symbols, each a credit: set your credits a minute ÷ 8.",
+    ),
 )
 QUOTES_PROVIDERS = ("demo", "finnhub", "twelvedata", "yahoo", "off")
 KEYED_PROVIDERS = ("finnhub", "twelvedata")
