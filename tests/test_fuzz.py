@@ -1,14 +1,14 @@
 """Fuzz the JSON API from its own OpenAPI document with schemathesis.
 
 The app runs under a real uvicorn on loopback. Schemathesis reads ``/api/openapi.json``
-and runs every phase with every check, holding valid ID tokens: first as Carol, Dave and
-Erin, each on an empty watchlist and with a share of the time, stateful sequences through
-the document's links (createStock, then getStock, updateStock and deleteStock on the new
-item's ``id``; createList, then its reads, changes, items and deletion); then as Alice, for
-the rest of the time, the document's examples, coverage of its boundaries and negative
-cases, and property-based fuzzing. Each one's reads are replayed with Bob's token
-(object-level authorization). The run has a fixed seed and is bounded in time; any 5xx
-answer or failed check fails it.
+and runs every phase with every check, holding valid ID tokens: first, for a share of the
+time, as one fresh person after another, stateful sequences through the document's links
+(createStock, then getStock, updateStock and deleteStock on the new item's ``id``; the
+same through the earlier service's ``/stocks``; createList, then its reads, changes, items
+and deletion); then as Alice, for the rest of the time, the document's examples, coverage
+of its boundaries and negative cases, and property-based fuzzing. Each one's reads are
+replayed with Bob's token (object-level authorization). The run has a fixed seed and is
+bounded in time; any 5xx answer or failed check fails it.
 
 A longer run before a release (the README's Security section says more)::
 
@@ -50,9 +50,30 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 #: The run stops here whatever is left (it usually takes all of it: the stateful runs'
 #: sequences are many more than their shares of the time allow).
 SECONDS = float(os.environ.get("FUZZ_SECONDS", "90"))
-#: Each of the three stateful runs' share of SECONDS; examples, coverage and fuzzing get
-#: the rest, which is still well over MIN_CASES cases.
-STATEFUL_SHARE = 0.15
+#: The stateful runs' share of SECONDS; examples, coverage and fuzzing get the rest, which
+#: is still well over MIN_CASES cases.
+STATEFUL_SHARE = 0.35
+#: Fresh people for the stateful runs, one run each, for as long as their share lasts.
+STATEFUL_PEOPLE = (
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "mallory",
+    "niaj",
+    "olivia",
+    "peggy",
+    "rupert",
+    "sybil",
+    "trent",
+    "victor",
+    "walter",
+    "yolanda",
+)
 SEED = int(os.environ.get("FUZZ_SEED", "5"))
 #: Which databases to run on: `sqlite` by default, `sqlite,mysql` for the longer run.
 DATABASES = os.environ.get("FUZZ_DATABASES", "sqlite").split(",")
@@ -86,11 +107,7 @@ def wfc_identities(provider: Provider, path: Path) -> Path:
     them and replays that one's reads as Bob (object-level authorization)."""
     expires = int(time.time() + SECONDS + 3600)
     people = [
-        ("alice", "alice@example.com", "Alice"),
-        ("bob", "bob@example.com", "Bob"),
-        ("carol", "carol@example.com", "Carol"),
-        ("dave", "dave@example.com", "Dave"),
-        ("erin", "erin@example.com", "Erin"),
+        (name, f"{name}@example.com", name.title()) for name in ("alice", "bob", *STATEFUL_PEOPLE)
     ]
     auth = [
         {
@@ -219,12 +236,21 @@ class Run:
             body = response.json()
             for item in body if isinstance(body, list) else [body]:
                 self.item_lists[item["id"]] = item["list_id"]
+        elif response.status_code == 201 and case.path == "/stocks":
+            # The earlier service's item has no list_id: its /api twin says where it went.
+            item_id = response.json()["id"]
+            url = str(response.request.url).removesuffix("/stocks") + f"/api/stocks/{item_id}"
+            token = response.request.headers["Authorization"]
+            token = token.decode() if isinstance(token, bytes) else token
+            twin = httpx2.get(url, headers={"Authorization": token})
+            if twin.status_code == 200:
+                self.item_lists[item_id] = twin.json()["list_id"]
 
     def gone_with_its_list(self, failure: Failure, case: schemathesis.Case[Any]) -> bool:
         """A created item not found because the list it was in has been deleted since."""
         if not isinstance(failure, EnsureResourceAvailability):
             return False
-        if case.path != "/api/stocks/{item_id}":
+        if case.path not in ("/api/stocks/{item_id}", "/stocks/{item_id}"):
             return False
         item_id = case.path_parameters.get("item_id")
         return isinstance(item_id, int) and self.item_lists.get(item_id) in self.deleted_lists
@@ -304,15 +330,16 @@ def test_fuzz_the_api(api_url: str, provider: Provider, tmp_path: Path) -> None:
     identities = str(wfc_identities(provider, tmp_path / "identities.json"))
     started = time.monotonic()
     run = Run(deadline=started)
-    # First, sequences through the document's links, each person starting from an empty
-    # watchlist (on one full of the fuzzer's symbols, most new items would be duplicates,
-    # with no id to follow): Carol; then Dave, as fresh, since the 20-list limit soon leaves
-    # a run's new lists without an id to follow; and Erin, fresh too, since with targets and
-    # CSV imports there are more operations to spread the sequences over, and new items are
-    # refused more often (crossed targets). Each has a share of the time, and what one leaves
-    # goes to the next: on a slow machine too, every link gets its turn.
-    for offset, person in enumerate(("carol", "dave", "erin")):
-        run.deadline = started + SECONDS * STATEFUL_SHARE * (offset + 1)
+    # First, sequences through the document's links, each run as a fresh person with an
+    # empty watchlist (on one full of the fuzzer's symbols, most new items would be
+    # duplicates, with no id to follow; and the 20-list limit soon leaves a run's new lists
+    # without an id to follow), with its own seed, one after another while the stateful
+    # share of the time lasts: with the earlier service's routes, targets and CSV there are
+    # many operations to spread the sequences over, and one run follows only some links.
+    run.deadline = started + SECONDS * STATEFUL_SHARE
+    for offset, person in enumerate(STATEFUL_PEOPLE):
+        if time.monotonic() >= run.deadline:
+            break
         fuzz(
             api_url,
             document,
@@ -376,5 +403,9 @@ def test_fuzz_the_api(api_url: str, provider: Provider, tmp_path: Path) -> None:
         ("POST /api/lists", "PATCH /api/lists/{list_id}"),
         ("POST /api/lists", "DELETE /api/lists/{list_id}"),
         ("POST /api/lists", "POST /api/lists/{list_id}/stocks"),
+        # The earlier service's routes, aliases of /api's.
+        ("POST /stocks", "GET /stocks/{item_id}"),
+        ("POST /stocks", "PUT /stocks/{item_id}"),
+        ("POST /stocks", "DELETE /stocks/{item_id}"),
     }
     assert any(status < 300 for _, _, status in run.links)

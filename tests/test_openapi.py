@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import ClientFactory, bearer, free_port, session_cookie
 from tests.provider import Provider
-from webapp import money, validation
+from webapp import money, surfaces, validation
 from webapp.settings import Settings
 from webapp.validation import InvalidEntry, clean_entry
 
@@ -29,7 +29,9 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 JSON = {"Content-Type": "application/json"}
 DOCUMENT_URI = "urn:watchlist:openapi"
 #: Routes under /api that describe the API and are left out of the document on purpose.
-UNDOCUMENTED = {("GET", "/api/openapi.json"), ("GET", "/api/docs")}
+UNDOCUMENTED = {("GET", "/api/openapi.json"), ("GET", "/api/docs"), ("GET", "/docs")}
+#: Operations that need no token.
+OPEN = {"/api/", "/health"}
 
 
 @pytest.fixture
@@ -111,14 +113,20 @@ def assert_documented(
 
 
 def app_operations(client: TestClient) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """The app's ``(method, path)`` pairs under the API's mount: in the schema, and not."""
+    """The app's ``(method, path)`` pairs under the API's mount, and the earlier service's
+    beside it: in the schema, and not."""
     included: set[tuple[str, str]] = set()
     excluded: set[tuple[str, str]] = set()
     mounts = [r for r in client.app.routes if isinstance(r, Mount) and r.path == "/api"]  # type: ignore[attr-defined]
     assert len(mounts) == 1
-    for route in mounts[0].routes:
+    aliases = [
+        ("", route)
+        for route in client.app.routes  # type: ignore[attr-defined]
+        if isinstance(route, Route) and surfaces.is_api(route.path)
+    ]
+    for prefix, route in [("/api", route) for route in mounts[0].routes] + aliases:
         assert isinstance(route, Route)
-        path = "/api" + re.sub(r":\w+}", "}", route.path)
+        path = prefix + re.sub(r":\w+}", "}", route.path)
         if isinstance(route.endpoint, type) and issubclass(route.endpoint, HTTPEndpoint):
             methods = {m for m in METHODS if hasattr(route.endpoint, m.lower())}
         else:
@@ -169,6 +177,13 @@ def test_every_api_route_is_documented_and_nothing_else(
         ("POST", "/api/lists/{list_id}/stocks"),
         ("GET", "/api/lists/{list_id}/stocks.csv"),
         ("POST", "/api/lists/{list_id}/stocks/import"),
+        ("GET", "/health"),
+        ("GET", "/me"),
+        ("GET", "/stocks"),
+        ("POST", "/stocks"),
+        ("GET", "/stocks/{item_id}"),
+        ("PUT", "/stocks/{item_id}"),
+        ("DELETE", "/stocks/{item_id}"),
     } == included
 
 
@@ -195,7 +210,7 @@ def test_operations_are_complete(document: dict[str, Any]) -> None:
             assert operation["summary"], (method, path)
             assert "---" not in operation["summary"]
             secured = operation.get("security", document["security"])
-            if path == "/api/":
+            if path in OPEN:
                 assert secured == []
             else:
                 assert secured == [{"bearerAuth": []}]
@@ -422,7 +437,7 @@ def test_an_unreachable_provider_matches_the_document(
     make_client: ClientFactory, sqlite_url: str, document: dict[str, Any], alice: dict[str, str]
 ) -> None:
     client = make_client(sqlite_url, oidc_discovery_url=f"http://127.0.0.1:{free_port()}/")
-    for method, path in sorted(documented_operations(document) - {("GET", "/api/")}):
+    for method, path in sorted(documented_operations(document) - {("GET", p) for p in OPEN}):
         url = path.replace("{item_id}", "1").replace("{list_id}", "1")
         response = client.request(method, url, headers=alice, json={})
         assert response.status_code == 503, (method, path)

@@ -7,7 +7,7 @@ The API never reads the session cookie; each request proves who it is with an
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from webapp import csvroutes, money, openapi
+from webapp import csvroutes, money, openapi, surfaces
 from webapp.quotes.cache import QuoteCache, Seen, with_name
 from webapp.store import (
     DuplicateListName,
@@ -84,7 +84,7 @@ async def api_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-async def _caller(request: Request) -> dict[str, Any]:
+async def caller(request: Request) -> dict[str, Any]:
     """The verified claims of the caller's ID token."""
     scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -194,6 +194,10 @@ async def _quotes(request: Request, symbols: list[str]) -> dict[str, Seen]:
     return await cache.get(symbols)
 
 
+#: How an item is answered: as /api does (``_item``), or as the earlier service did.
+Shape = Callable[[Item, dict[str, Seen]], dict[str, Any]]
+
+
 def _item(item: Item, quotes: dict[str, Seen]) -> dict[str, Any]:
     seen = quotes.get(item.symbol)
     return {
@@ -248,8 +252,17 @@ async def index(request: Request) -> Response:
 
 async def openapi_document(request: Request) -> Response:
     """This API's OpenAPI 3.1 document, generated from these endpoints' docstrings."""
+    from webapp import compat  # which is built on this module
+
+    mount_path = _mount_path(request)
     return JSONResponse(
-        openapi.document(routes, _mount_path(request), max_body_bytes=MAX_BODY_BYTES)
+        openapi.document(
+            routes,
+            mount_path,
+            max_body_bytes=MAX_BODY_BYTES,
+            aliases=compat.routes,
+            aliases_path=mount_path.removesuffix(surfaces.API_PREFIX),
+        )
     )
 
 
@@ -274,7 +287,7 @@ async def me(request: Request) -> Response:
       "401": {$ref: "#/components/responses/Unauthorized"}
       "503": {$ref: "#/components/responses/Unavailable"}
     """
-    claims = await _caller(request)
+    claims = await caller(request)
     return JSONResponse(
         {"sub": claims["sub"], "email": claims.get("email"), "name": claims.get("name")}
     )
@@ -299,8 +312,8 @@ class Stocks(HTTPEndpoint):
           "422": {$ref: "#/components/responses/Invalid"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        claims = await _caller(request)
-        return await _listed(request, claims["sub"], None)
+        claims = await caller(request)
+        return await listed(request, claims["sub"], None)
 
     async def post(self, request: Request) -> Response:
         """Add an item to the caller's watchlist.
@@ -341,11 +354,11 @@ class Stocks(HTTPEndpoint):
           "422": {$ref: "#/components/responses/Invalid"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        claims = await _caller(request)
-        return await _created(request, claims["sub"], None)
+        claims = await caller(request)
+        return await created(request, claims["sub"], None)
 
 
-async def _listed(request: Request, sub: str, list_id: int | None) -> Response:
+async def listed(request: Request, sub: str, list_id: int | None, shape: Shape = _item) -> Response:
     """The items of one list (the first when ``list_id`` is ``None``), with their quotes."""
     store = _store(request)
     if list_id is not None and await store.get_list(sub, list_id) is None:
@@ -358,11 +371,18 @@ async def _listed(request: Request, sub: str, list_id: int | None) -> Response:
     quotes = await _quotes(request, [item.symbol for item in items])
     if is_quote_key(order.key):
         items = by_quotes(items, quotes, order.key, descending=order.descending)
-    return ItemsResponse([_item(item, quotes) for item in items])
+    return ItemsResponse([shape(item, quotes) for item in items])
 
 
-async def _created(request: Request, sub: str, list_id: int | None) -> Response:
-    """A new item in one list (the first when ``list_id`` is ``None``): 201 and its URL."""
+async def created(
+    request: Request,
+    sub: str,
+    list_id: int | None,
+    shape: Shape = _item,
+    items_url: str = "/api/stocks",
+) -> Response:
+    """A new item in one list (the first when ``list_id`` is ``None``): 201 and its URL
+    under ``items_url``."""
     store = _store(request)
     values = await with_name(request, await _entry(request, partial=False))
     try:
@@ -377,9 +397,9 @@ async def _created(request: Request, sub: str, list_id: int | None) -> Response:
             422, f"Your watchlist is full: it holds at most {MAX_ITEMS_PER_USER:,} items."
         ) from None
     return ItemsResponse(
-        _item(item, await _quotes(request, [item.symbol])),
+        shape(item, await _quotes(request, [item.symbol])),
         status_code=201,
-        headers={"Location": f"/api/stocks/{item.id}"},
+        headers={"Location": f"{items_url}/{item.id}"},
     )
 
 
@@ -400,12 +420,8 @@ class Stock(HTTPEndpoint):
           "404": {$ref: "#/components/responses/NotFound"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        claims = await _caller(request)
-        item_id = request.path_params["item_id"]
-        item = await _store(request).get_item(claims["sub"], item_id)
-        if item is None:
-            raise _not_found(item_id)
-        return ItemsResponse(_item(item, await _quotes(request, [item.symbol])))
+        claims = await caller(request)
+        return await read(request, claims["sub"])
 
     async def patch(self, request: Request) -> Response:
         """Change some of an item's fields.
@@ -428,33 +444,8 @@ class Stock(HTTPEndpoint):
           "422": {$ref: "#/components/responses/Invalid"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        claims = await _caller(request)
-        values = await _entry(request, partial=True, movable=True)
-        item_id = request.path_params["item_id"]
-        store = _store(request)
-        if len({"alert_above", "alert_below"} & set(values)) == 1:
-            # One target changes: it must still be on its side of the other.
-            current = await store.get_item(claims["sub"], item_id)
-            if current is None:
-                raise _not_found(item_id)
-            targets = {"alert_above": current.alert_above, "alert_below": current.alert_below}
-            errors = target_errors({**targets, **values})
-            if errors:
-                raise ApiError(422, "Some fields are invalid.", errors)
-        try:
-            item = await store.update_item(claims["sub"], item_id, values)
-        except NoSuchList:
-            # 422, not 404: the item is there; the field names no list of the caller's.
-            raise ApiError(422, "Some fields are invalid.", {"list_id": NOT_YOUR_LIST}) from None
-        except DuplicateSymbol:
-            symbol = values.get("symbol")
-            if symbol is None:  # a move: the item's own symbol is in the other list
-                current = await store.get_item(claims["sub"], item_id)
-                symbol = current.symbol if current else ""
-            raise _duplicate(symbol) from None
-        if item is None:
-            raise _not_found(item_id)
-        return ItemsResponse(_item(item, await _quotes(request, [item.symbol])))
+        claims = await caller(request)
+        return await changed(request, claims["sub"])
 
     async def put(self, request: Request) -> Response:
         """Change some of an item's fields, as PATCH does.
@@ -480,7 +471,8 @@ class Stock(HTTPEndpoint):
           "422": {$ref: "#/components/responses/Invalid"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        return await self.patch(request)
+        claims = await caller(request)
+        return await changed(request, claims["sub"])
 
     async def delete(self, request: Request) -> Response:
         """Remove an item from the caller's watchlist.
@@ -495,11 +487,57 @@ class Stock(HTTPEndpoint):
           "404": {$ref: "#/components/responses/NotFound"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        claims = await _caller(request)
-        item_id = request.path_params["item_id"]
-        if not await _store(request).delete_item(claims["sub"], item_id):
+        claims = await caller(request)
+        return await deleted(request, claims["sub"])
+
+
+async def read(request: Request, sub: str, shape: Shape = _item) -> Response:
+    """The item ``item_id`` of the caller's, in any of their lists."""
+    item_id = request.path_params["item_id"]
+    item = await _store(request).get_item(sub, item_id)
+    if item is None:
+        raise _not_found(item_id)
+    return ItemsResponse(shape(item, await _quotes(request, [item.symbol])))
+
+
+async def changed(
+    request: Request, sub: str, shape: Shape = _item, *, movable: bool = True
+) -> Response:
+    """Some of the item's fields changed (and with ``movable``, maybe its list)."""
+    values = await _entry(request, partial=True, movable=movable)
+    item_id = request.path_params["item_id"]
+    store = _store(request)
+    if len({"alert_above", "alert_below"} & set(values)) == 1:
+        # One target changes: it must still be on its side of the other.
+        current = await store.get_item(sub, item_id)
+        if current is None:
             raise _not_found(item_id)
-        return Response(status_code=204)
+        targets = {"alert_above": current.alert_above, "alert_below": current.alert_below}
+        errors = target_errors({**targets, **values})
+        if errors:
+            raise ApiError(422, "Some fields are invalid.", errors)
+    try:
+        item = await store.update_item(sub, item_id, values)
+    except NoSuchList:
+        # 422, not 404: the item is there; the field names no list of the caller's.
+        raise ApiError(422, "Some fields are invalid.", {"list_id": NOT_YOUR_LIST}) from None
+    except DuplicateSymbol:
+        symbol = values.get("symbol")
+        if symbol is None:  # a move: the item's own symbol is in the other list
+            current = await store.get_item(sub, item_id)
+            symbol = current.symbol if current else ""
+        raise _duplicate(symbol) from None
+    if item is None:
+        raise _not_found(item_id)
+    return ItemsResponse(shape(item, await _quotes(request, [item.symbol])))
+
+
+async def deleted(request: Request, sub: str) -> Response:
+    """The item ``item_id`` of the caller's removed: 204."""
+    item_id = request.path_params["item_id"]
+    if not await _store(request).delete_item(sub, item_id):
+        raise _not_found(item_id)
+    return Response(status_code=204)
 
 
 def _no_list(list_id: int) -> ApiError:
@@ -531,7 +569,7 @@ class Lists(HTTPEndpoint):
           "401": {$ref: "#/components/responses/Unauthorized"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        claims = await _caller(request)
+        claims = await caller(request)
         lists = await _store(request).lists(claims["sub"])
         return JSONResponse([entry.as_json() for entry in lists])
 
@@ -583,7 +621,7 @@ class Lists(HTTPEndpoint):
           "422": {$ref: "#/components/responses/Invalid"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        claims = await _caller(request)
+        claims = await caller(request)
         values = await _list_fields(request, partial=False)
         try:
             created = await _store(request).create_list(claims["sub"], values["name"])
@@ -615,7 +653,7 @@ class OneList(HTTPEndpoint):
           "404": {$ref: "#/components/responses/NotFound"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        claims = await _caller(request)
+        claims = await caller(request)
         list_id = request.path_params["list_id"]
         found = await _store(request).get_list(claims["sub"], list_id)
         if found is None:
@@ -643,7 +681,7 @@ class OneList(HTTPEndpoint):
           "422": {$ref: "#/components/responses/Invalid"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        claims = await _caller(request)
+        claims = await caller(request)
         values = await _list_fields(request, partial=True)
         list_id = request.path_params["list_id"]
         try:
@@ -668,7 +706,7 @@ class OneList(HTTPEndpoint):
           "409": {$ref: "#/components/responses/ListConflict"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        claims = await _caller(request)
+        claims = await caller(request)
         list_id = request.path_params["list_id"]
         try:
             deleted = await _store(request).delete_list(claims["sub"], list_id)
@@ -700,8 +738,8 @@ class ListStocks(HTTPEndpoint):
           "422": {$ref: "#/components/responses/Invalid"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        claims = await _caller(request)
-        return await _listed(request, claims["sub"], request.path_params["list_id"])
+        claims = await caller(request)
+        return await listed(request, claims["sub"], request.path_params["list_id"])
 
     async def post(self, request: Request) -> Response:
         """Add an item to one of the caller's lists, as ``POST /api/stocks`` does to the first.
@@ -729,8 +767,8 @@ class ListStocks(HTTPEndpoint):
           "422": {$ref: "#/components/responses/Invalid"}
           "503": {$ref: "#/components/responses/Unavailable"}
         """
-        claims = await _caller(request)
-        return await _created(request, claims["sub"], request.path_params["list_id"])
+        claims = await caller(request)
+        return await created(request, claims["sub"], request.path_params["list_id"])
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -21,7 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from webapp import api, auth, csvroutes, devprovider, limits, migrate, pages
+from webapp import api, auth, compat, csvroutes, devprovider, limits, migrate, pages, surfaces
 from webapp.csrf import CrossSiteProtection
 from webapp.headers import SecurityHeaders, security_headers
 from webapp.identity import session_user
@@ -93,7 +93,7 @@ async def readyz(request: Request) -> Response:
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path == "/api" or request.url.path.startswith("/api/")
+    return surfaces.is_api(request.url.path)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -255,7 +255,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/favicon.ico", favicon, methods=["GET"]),
-            Mount("/api", routes=api.routes),
+            Mount(surfaces.API_PREFIX, routes=api.routes),
+            *compat.routes,
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         middleware=[

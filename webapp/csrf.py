@@ -15,6 +15,8 @@ from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from webapp import surfaces
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -30,15 +32,15 @@ def is_cross_site(method: str, headers: Headers, origin: str) -> bool:
 
 
 class CrossSiteProtection:
-    def __init__(self, app: ASGIApp, origin: str, exempt_prefix: str = "/api/") -> None:
+    def __init__(self, app: ASGIApp, origin: str) -> None:
         self.app = app
         self.origin = origin
-        self.exempt_prefix = exempt_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and not scope["path"].startswith(self.exempt_prefix)
+            # The API sends no cookie (a bearer token only), so it has nothing to protect.
+            and not surfaces.is_api(scope["path"])
             and is_cross_site(scope["method"], Headers(scope=scope), self.origin)
         ):
             response = PlainTextResponse(

@@ -218,7 +218,7 @@ async def export_api(request: Request) -> Response:
     """
     from webapp import api
 
-    claims = await api._caller(request)
+    claims = await api.caller(request)
     list_id: int = request.path_params["list_id"]
     store = _store(request)
     found = await store.get_list(claims["sub"], list_id)
@@ -328,7 +328,7 @@ async def import_api(request: Request) -> Response:
     """
     from webapp import api
 
-    claims = await api._caller(request)
+    claims = await api.caller(request)
     if not _is_csv(request.headers.get("content-type", "")):
         raise api.ApiError(415, "Send the file as 'Content-Type: text/csv' (UTF-8).")
     list_id: int = request.path_params["list_id"]

@@ -346,6 +346,52 @@ def components(max_body_bytes: int) -> dict[str, Any]:
                     "name": {"type": ["string", "null"]},
                 },
             },
+            "Health": {
+                "type": "object",
+                "required": ["status"],
+                "additionalProperties": False,
+                "properties": {"status": {"const": "healthy"}},
+            },
+            "LegacyIdentity": {
+                "type": "object",
+                "description": "Who the ID token says you are, as the earlier service said it.",
+                "required": ["sub", "email", "preferred_username"],
+                "additionalProperties": False,
+                "properties": {
+                    "sub": {"type": "string"},
+                    "email": {"type": ["string", "null"]},
+                    "preferred_username": {
+                        "type": ["string", "null"],
+                        "description": "The email, as the earlier service filled it.",
+                    },
+                },
+            },
+            "LegacyItem": {
+                "type": "object",
+                "description": (
+                    "An item as the earlier service answered it: no list, notes, targets "
+                    "or quote (`/api` has them all)."
+                ),
+                "required": [
+                    "id",
+                    "symbol",
+                    "name",
+                    "price",
+                    "user_id",
+                    "created_at",
+                    "updated_at",
+                ],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "integer"},
+                    "symbol": {"type": "string"},
+                    "name": {"type": "string"},
+                    "price": {"type": ["number", "null"]},
+                    "user_id": {"type": "string", "description": "Your own `sub`."},
+                    "created_at": timestamp,
+                    "updated_at": timestamp,
+                },
+            },
             "Index": {
                 "type": "object",
                 "required": ["name", "version", "links"],
@@ -525,9 +571,15 @@ class _Generator(SchemaGenerator):
 
 
 def document(
-    routes: Sequence[BaseRoute], mount_path: str, *, max_body_bytes: int
+    routes: Sequence[BaseRoute],
+    mount_path: str,
+    *,
+    max_body_bytes: int,
+    aliases: Sequence[BaseRoute] = (),
+    aliases_path: str = "",
 ) -> dict[str, Any]:
-    """The OpenAPI document for ``routes``, served under ``mount_path``."""
+    """The OpenAPI document for ``routes``, served under ``mount_path``, and for their
+    deprecated ``aliases`` (the earlier service's routes), served under ``aliases_path``."""
     base = {
         "openapi": "3.1.0",
         "info": {
@@ -542,4 +594,6 @@ def document(
         "security": [{"bearerAuth": []}],
         "components": components(max_body_bytes),
     }
-    return _Generator(base).get_schema([Mount(mount_path, routes=routes)])
+    return _Generator(base).get_schema(
+        [Mount(mount_path, routes=routes), Mount(aliases_path, routes=aliases)]
+    )

@@ -20,10 +20,10 @@ from starlette.datastructures import QueryParams
 from starlette.endpoints import HTTPEndpoint
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from webapp import money
+from webapp import compat, money
 from webapp.auth import login_url
 from webapp.identity import verified_lists, verified_user
 from webapp.limits import read_form
@@ -381,9 +381,17 @@ def _pushed(view: View) -> dict[str, str]:
 
 
 async def home(request: Request) -> Response:
-    if await verified_user(request) is not None:
-        return RedirectResponse("/watchlist", status_code=303)
-    return render(request, "landing.html", user=None)
+    """The landing page; to a client that asks for JSON only, the earlier service's answer."""
+    response: Response
+    if compat.wants_json_only(request):
+        response = JSONResponse(compat.ROOT_MESSAGE)
+    elif await verified_user(request) is not None:
+        response = RedirectResponse("/watchlist", status_code=303)
+    else:
+        response = render(request, "landing.html", user=None)
+    # The same address answers HTML or JSON: caches must keep them apart.
+    response.headers.append("Vary", "Accept")
+    return response
 
 
 async def _signed_in_view(request: Request, list_id: int | None) -> View | Response:
