@@ -188,3 +188,32 @@ def test_a_session_of_an_unknown_user_is_refused(app: TestClient) -> None:
     """A validly signed cookie whose user the database does not know is not a session."""
     stranger = {**session(10, 10), "user": {**IDENTITY, "sub": "nobody-sub"}}
     assert not signed_in(with_cookie(app, session_cookie(key(app), stranger)))
+
+
+@pytest.mark.parametrize(
+    "sid",
+    [pytest.param(..., id="without"), None, 7, ["session-id-1"], {"sid": "session-id-1"}],
+)
+def test_a_signed_cookie_without_a_proper_session_id_is_signed_out(
+    app: TestClient, sid: Any
+) -> None:
+    """A validly signed cookie written before session ids existed (or by a bug): signed
+    out everywhere, never a 500; the landing page, the list and an error page all answer."""
+    data = session(10, 10)
+    if sid is ...:
+        del data["sid"]
+    else:
+        data["sid"] = sid
+    with_cookie(app, session_cookie(key(app), data))
+    assert not signed_in(app)
+    home = app.get("/", follow_redirects=False)
+    assert home.status_code == 200  # the landing page, not a redirect to the list
+    assert "Sign in" in home.text
+    missing = app.get("/no-such-page")
+    assert missing.status_code == 404
+    assert "alice@example.com" not in missing.text
+    added = app.post(
+        "/watchlist", data={"symbol": "AAPL"}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert added.status_code < 500
+    assert app.get("/api/stocks").status_code == 401  # and the API never looked at it

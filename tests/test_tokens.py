@@ -646,6 +646,61 @@ def test_rotated_out_key_is_rejected_after_refetch(
     run_with_verifier(provider, scenario, clock)
 
 
+def test_a_remembered_token_is_refused_once_a_refetch_finds_its_key_gone(
+    provider: Provider, signing_keys: list[SigningKey]
+) -> None:
+    """A token verified before is not taken on trust after its key has been rotated out:
+    here another token's unknown key refetches the set (still fresh for an hour), and the
+    set it finds has no longer the remembered token's key."""
+    provider.published = [signing_keys[0]]
+    old_key, new_key = signing_keys
+    clock = Clock()
+    start = clock.now
+    remembered = provider.token(key=old_key)
+
+    async def scenario(verifier: IdTokenVerifier) -> None:
+        await verifier.verify(remembered)
+        await verifier.verify(remembered)  # from the cache
+        assert provider.jwks_requests == 1
+        provider.published = [new_key]
+        clock.now = start + KEY_REFETCH_INTERVAL
+        await verifier.verify(provider.token(key=new_key))  # the refetch
+        assert provider.jwks_requests == 2
+        with pytest.raises(InvalidToken, match="does not publish"):
+            await verifier.verify(remembered)
+        # Refused for good, and without asking the provider again within the minute.
+        with pytest.raises(InvalidToken, match="does not publish"):
+            await verifier.verify(remembered)
+        assert provider.jwks_requests == 2
+
+    run_with_verifier(provider, scenario, clock)
+
+
+def test_a_remembered_token_is_refused_after_the_sets_max_age_brings_a_new_one(
+    provider: Provider, signing_keys: list[SigningKey]
+) -> None:
+    """The key set expires and another request fetches the new one: the remembered token,
+    whose key is not in it, is checked again and refused (the refetch finds it gone)."""
+    provider.cache_control = "max-age=300"
+    provider.published = [signing_keys[0]]
+    old_key, new_key = signing_keys
+    clock = Clock()
+    start = clock.now
+    remembered = provider.token(key=old_key)
+
+    async def scenario(verifier: IdTokenVerifier) -> None:
+        await verifier.verify(remembered)
+        provider.published = [new_key]
+        clock.now = start + 300
+        await verifier.verify(provider.token(key=new_key))
+        assert provider.jwks_requests == 2
+        clock.now = start + 301  # the new set is fresh: only the key's absence refuses it
+        with pytest.raises(InvalidToken, match="does not publish"):
+            await verifier.verify(remembered)
+
+    run_with_verifier(provider, scenario, clock)
+
+
 def test_rotation_through_the_api(
     sqlite_client: TestClient, provider: Provider, signing_keys: list[SigningKey]
 ) -> None:
