@@ -209,3 +209,15 @@ def test_the_aliases_are_documented_as_deprecated_twins(sqlite_client: TestClien
         if twin is not None:
             assert twin[0] in operation["summary"] or twin[0] in operation.get("description", "")
             assert twin[1] in paths[twin[0]]
+
+
+def test_surfaces_knows_every_alias_as_the_apis() -> None:
+    """surfaces.py lists the aliases' paths by hand (it cannot import compat, which is built
+    on it): they must stay the routes compat serves, and nothing beside them."""
+    from webapp import compat, surfaces
+
+    paths = {route.path for route in compat.routes}
+    assert {path for path in paths if "{" not in path} == surfaces.COMPAT_PATHS
+    assert all(surfaces.is_api(path.replace("{item_id:int}", "7")) for path in paths)
+    for page in ("/", "/watchlist", "/lists/1", "/stocksx", "/healthz", "/apix", "/static/x"):
+        assert not surfaces.is_api(page), page
