@@ -12,7 +12,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -120,7 +120,7 @@ class Provider:
         return f"{b64json(header)}.{b64json(self.claims())}."
 
 
-def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
+def handler_of(provider: Provider) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/.well-known/openid-configuration":
@@ -167,11 +167,15 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+Handler = Callable[[Provider], type[BaseHTTPRequestHandler]]
+
+
 @contextmanager
-def serve(keys: list[SigningKey]) -> Iterator[Provider]:
-    """Run a provider on a free loopback port, publishing ``keys``."""
+def serve(keys: list[SigningKey], handler: Handler | None = None) -> Iterator[Provider]:
+    """Run a provider on a free loopback port, publishing ``keys``; ``handler`` makes a
+    request handler of the provider's own (one that misbehaves on purpose)."""
     provider = Provider(keys=keys, published=list(keys))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(provider))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), (handler or handler_of)(provider))
     provider.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     provider.issuer = provider.base_url
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)

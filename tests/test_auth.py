@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
+import sqlalchemy as sa
 from itsdangerous import TimestampSigner
 from starlette.testclient import TestClient
 
-from tests.conftest import ClientFactory, sign_in
-from tests.provider import AUDIENCE, Provider
+from tests.conftest import ClientFactory, free_port, sign_in
+from tests.provider import AUDIENCE, Provider, SigningKey, handler_of, serve
+from webapp import auth
 from webapp.auth import safe_next
+from webapp.tables import users
 
 ROUTE_CLIENT_ID = "route-tests.apps.example.com"
 
@@ -29,6 +34,29 @@ def session_of(client: TestClient, cookie_name: str = "session") -> dict[str, An
     data = TimestampSigner(secret).unsign(value)
     session: dict[str, Any] = json.loads(base64.b64decode(data))
     return session
+
+
+def failure_message(response: httpx2.Response) -> str:
+    """The message the error page shows (its template context, before HTML escaping)."""
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Try signing in again" in response.text
+    message: str = response.context["message"]  # type: ignore[attr-defined]
+    return message
+
+
+def user_row(client: TestClient, sub: str) -> dict[str, str] | None:
+    """The email and name the users table holds for ``sub``."""
+    store = client.app_state["store"]
+    query = sa.select(users.c.email, users.c.name).where(users.c.sub == sub)
+    assert client.portal is not None
+    row = client.portal.call(store.database.fetch_one, query)
+    return None if row is None else dict(row._mapping)
+
+
+CANCELLED = "Sign-in was cancelled or refused."
+INCOMPLETE = "Sign-in did not complete."
+UNVERIFIED = "The sign-in service's answer could not be verified."
+UNREACHABLE = "We could not reach the sign-in service."
 
 
 def authorize_params(response: httpx2.Response) -> dict[str, str]:
@@ -127,21 +155,22 @@ def test_state_from_another_browser_is_refused(
 
 
 @pytest.mark.parametrize(
-    "params",
+    ("params", "message"),
     [
-        {"error": "access_denied", "state": "x"},
-        {"code": "abc"},
-        {"code": "abc", "state": "not-the-state"},
-        {},
+        ({"error": "access_denied", "state": "x"}, CANCELLED),
+        ({"code": "abc"}, INCOMPLETE),
+        ({"code": "abc", "state": "not-the-state"}, INCOMPLETE),
+        ({}, INCOMPLETE),
     ],
     ids=["provider-error", "no-state", "wrong-state", "nothing"],
 )
-def test_callback_failures_are_friendly(app_client: TestClient, params: dict[str, str]) -> None:
+def test_callback_failures_are_friendly(
+    app_client: TestClient, params: dict[str, str], message: str
+) -> None:
     app_client.get("/login", follow_redirects=False)
     response = app_client.get("/auth/callback", params=params, follow_redirects=False)
     assert response.status_code == 400
-    assert response.headers["content-type"].startswith("text/html")
-    assert "Try signing in again" in response.text
+    assert failure_message(response) == message
     assert "Traceback" not in response.text
     assert "user" not in session_of(app_client)
     assert not any(key.startswith("_state_") for key in session_of(app_client))
@@ -161,6 +190,14 @@ def test_logout_is_post_only_and_clears_the_session(app_client: TestClient) -> N
     assert response.headers["location"] == "/"
     assert session_of(app_client) == {}
     assert app_client.get("/watchlist", follow_redirects=False).status_code == 303
+
+
+def test_signing_out_everywhere_leads_to_the_start_page(app_client: TestClient) -> None:
+    sign_in(app_client)
+    response = app_client.post("/logout/everywhere", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+    assert session_of(app_client) == {}
 
 
 def test_signed_out_pages_lead_to_sign_in_and_back(app_client: TestClient) -> None:
@@ -222,6 +259,51 @@ def test_a_valid_id_token_signs_in(key_client: TestClient, provider: Provider) -
 
 
 @pytest.mark.parametrize(
+    ("claims", "identity", "row"),
+    [
+        (
+            {"picture": "https://lh3.googleusercontent.com/a/alice"},
+            {
+                "email": "alice@example.com",
+                "name": "Alice",
+                "picture": "https://lh3.googleusercontent.com/a/alice",
+            },
+            {"email": "alice@example.com", "name": "Alice"},
+        ),
+        (
+            {"email": None, "name": None},
+            {"email": None, "name": None, "picture": None},
+            {"email": "", "name": ""},
+        ),
+        (
+            {"email": ["alice@example.com"], "name": 7, "picture": {"url": "x"}},
+            {"email": None, "name": None, "picture": None},
+            {"email": "", "name": ""},
+        ),
+    ],
+    ids=["all", "none", "not-strings"],
+)
+def test_sign_in_keeps_the_identity_claims_that_are_strings(
+    key_client: TestClient,
+    provider: Provider,
+    claims: dict[str, Any],
+    identity: dict[str, Any],
+    row: dict[str, str],
+) -> None:
+    params = start_flow(key_client)
+    provider.id_token = provider.token(nonce=params["nonce"], **claims)
+    response = key_client.get(
+        "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    session = session_of(key_client)
+    assert session["user"] == {"sub": "alice-sub", **identity}
+    assert user_row(key_client, "alice-sub") == row
+    # The session's id: 24 random bytes, URL-safe.
+    assert len(base64.urlsafe_b64decode(session["sid"] + "==")) == 24
+
+
+@pytest.mark.parametrize(
     "claims",
     [
         {"nonce": "another-nonce"},
@@ -241,7 +323,7 @@ def test_an_invalid_id_token_is_refused(
         "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
     )
     assert response.status_code == 400
-    assert "Try signing in again" in response.text
+    assert failure_message(response) == UNVERIFIED
     assert "user" not in session_of(key_client)
 
 
@@ -254,6 +336,21 @@ def test_an_id_token_signed_by_an_unknown_key_is_refused(
         "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
     )
     assert response.status_code == 400
+    assert failure_message(response) == UNVERIFIED
+    assert "user" not in session_of(key_client)
+
+
+@pytest.mark.parametrize("sub", [123, ["alice-sub"], {"id": "alice-sub"}])
+def test_an_id_token_whose_subject_is_not_a_string_is_refused(
+    key_client: TestClient, provider: Provider, sub: object
+) -> None:
+    params = start_flow(key_client)
+    provider.id_token = provider.token(nonce=params["nonce"], sub=sub)
+    response = key_client.get(
+        "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
+    )
+    assert response.status_code == 400
+    assert failure_message(response) == UNVERIFIED
     assert "user" not in session_of(key_client)
 
 
@@ -264,7 +361,110 @@ def test_a_failed_code_exchange_is_refused(key_client: TestClient, provider: Pro
         "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
     )
     assert response.status_code == 400
-    assert "Try signing in again" in response.text
+    assert failure_message(response) == INCOMPLETE
+
+
+def test_an_unreachable_provider_cannot_start_a_sign_in(
+    make_client: ClientFactory, sqlite_url: str
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}/.well-known/openid-configuration"
+    client = make_client(sqlite_url, oidc_discovery_url=nowhere)
+    response = client.get("/login", params={"next": "/watchlist"}, follow_redirects=False)
+    assert response.status_code == 503
+    assert failure_message(response) == UNREACHABLE
+    assert session_of(client) == {}
+
+
+def test_a_provider_gone_before_the_callback_is_a_503(
+    make_client: ClientFactory, sqlite_url: str, signing_keys: list[SigningKey]
+) -> None:
+    with serve(signing_keys[:1]) as gone:
+        client = make_client(sqlite_url, oidc_discovery_url=gone.discovery_url)
+        params = start_flow(client)
+    response = client.get(
+        "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
+    )
+    assert response.status_code == 503
+    assert failure_message(response) == UNREACHABLE
+    assert session_of(client) == {}
+
+
+def test_a_failed_sign_in_keeps_whoever_was_signed_in(app_client: TestClient) -> None:
+    sign_in(app_client)
+    before = session_of(app_client)
+    app_client.get("/login", follow_redirects=False)  # a second sign-in, then cancelled
+    response = app_client.get("/auth/callback", params={"error": "access_denied"})
+    assert response.status_code == 400
+    assert failure_message(response) == CANCELLED
+    assert "Sign out" in response.text
+    assert response.context["user"]["sub"] == "alice-sub"  # type: ignore[attr-defined]
+    assert session_of(app_client) == before
+
+
+def test_the_code_exchange_authenticates_with_the_client_secret(
+    make_client: ClientFactory, sqlite_url: str, signing_keys: list[SigningKey]
+) -> None:
+    authorizations: list[str | None] = []
+
+    def recording(provider: Provider) -> type[BaseHTTPRequestHandler]:
+        class Recording(handler_of(provider)):  # type: ignore[misc]
+            def do_POST(self) -> None:
+                authorizations.append(self.headers.get("Authorization"))
+                super().do_POST()
+
+        return Recording
+
+    with serve(signing_keys[:1], recording) as provider:
+        client = make_client(sqlite_url, oidc_discovery_url=provider.discovery_url)
+        params = start_flow(client)
+        provider.id_token = provider.token(nonce=params["nonce"])
+        response = client.get(
+            "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
+        )
+    assert response.status_code == 303
+    basic = base64.b64encode(f"{AUDIENCE}:test-secret".encode()).decode()
+    assert authorizations == [f"Basic {basic}"]
+
+
+def test_a_token_answer_without_an_id_token_is_refused(
+    make_client: ClientFactory, sqlite_url: str, signing_keys: list[SigningKey]
+) -> None:
+    def no_id_token(provider: Provider) -> type[BaseHTTPRequestHandler]:
+        class NoIdToken(handler_of(provider)):  # type: ignore[misc]
+            def do_POST(self) -> None:
+                self._send({"access_token": "opaque", "token_type": "Bearer"}, "no-store")
+
+        return NoIdToken
+
+    with serve(signing_keys[:1], no_id_token) as provider:
+        client = make_client(sqlite_url, oidc_discovery_url=provider.discovery_url)
+        params = start_flow(client)
+        response = client.get(
+            "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
+        )
+    assert response.status_code == 400
+    assert failure_message(response) == UNVERIFIED
+    assert "user" not in session_of(client)
+
+
+def test_a_silent_provider_is_given_up_on(
+    make_client: ClientFactory, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider that takes the connection and never answers holds a sign-in for
+    ``PROVIDER_TIMEOUT_SECONDS`` (ten; half a second here); then the person is told it
+    cannot be reached."""
+    monkeypatch.setattr(auth, "PROVIDER_TIMEOUT_SECONDS", 0.5)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes the handshake; no one ever answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/.well-known/openid-configuration"
+        client = make_client(sqlite_url, oidc_discovery_url=url)
+        started = time.monotonic()
+        response = client.get("/login", follow_redirects=False)
+        waited = time.monotonic() - started
+    assert response.status_code == 503
+    assert failure_message(response) == UNREACHABLE
+    assert waited >= 0.5, "it waited for the provider before giving up"
 
 
 def test_audience_is_the_client_id(key_client: TestClient) -> None:
@@ -280,7 +480,11 @@ def test_audience_is_the_client_id(key_client: TestClient) -> None:
         "/watchlist",
         "/watchlist?from=e2e&x=1",
         "/watchlist/5/edit",
+        "/watchlist?symbol=XOM",
         "/a%20b",
+        "/" + "a" * 1999,  # the longest kept
+        # Three decodings are looked at (the browser's and two hops'); a fourth is nobody's.
+        "/%25252F%25252Fevil.example",
     ],
 )
 def test_next_keeps_local_paths(value: str) -> None:
@@ -315,6 +519,7 @@ def test_next_keeps_local_paths(value: str) -> None:
         "/\uff0fevil.example",
         "evil.example",
         "data:text/html,<script>alert(1)</script>",
+        "/" + "a" * 2000,
         "/" + "a" * 3000,
     ],
 )

@@ -10,6 +10,7 @@ from tests.conftest import sign_in
 from webapp.csrf import is_cross_site
 
 ORIGIN = "http://127.0.0.1:8000"
+REFUSED = "Cross-site request refused: submit the form from this site's own pages."
 
 
 @pytest.mark.parametrize(
@@ -25,8 +26,14 @@ ORIGIN = "http://127.0.0.1:8000"
         ("POST", {"origin": "null"}, True),
         ("POST", {}, False),
         ("DELETE", {"origin": "https://evil.example"}, True),
+        ("PUT", {"sec-fetch-site": "cross-site"}, True),
+        ("PATCH", {"origin": "https://evil.example"}, True),
         ("GET", {"sec-fetch-site": "cross-site"}, False),
+        ("GET", {"origin": "https://evil.example"}, False),
+        ("HEAD", {"sec-fetch-site": "cross-site"}, False),
         ("HEAD", {"origin": "https://evil.example"}, False),
+        ("OPTIONS", {"sec-fetch-site": "cross-site"}, False),
+        ("OPTIONS", {"origin": "https://evil.example"}, False),
     ],
 )
 def test_is_cross_site(method: str, headers: dict[str, str], refused: bool) -> None:
@@ -41,10 +48,13 @@ def test_cross_site_page_posts_are_refused(sqlite_client: TestClient, path: str)
         path, data={"symbol": "EVIL"}, headers={"Sec-Fetch-Site": "cross-site"}
     )
     assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == REFUSED
     evil_origin = sqlite_client.post(
         path, data={"symbol": "EVIL"}, headers={"Origin": "https://evil.example"}
     )
     assert evil_origin.status_code == 403
+    assert evil_origin.text == REFUSED
     page = sqlite_client.get("/watchlist").text
     assert ">AAPL<" in page
     assert "EVIL" not in page
@@ -60,6 +70,14 @@ def test_same_origin_posts_pass(sqlite_client: TestClient) -> None:
         follow_redirects=False,
     )
     assert response.status_code == 303
+    # A browser that sends no Sec-Fetch-Site: our own Origin passes.
+    older = sqlite_client.post(
+        "/watchlist", data={"symbol": "MSFT"}, headers={"Origin": ORIGIN}, follow_redirects=False
+    )
+    assert older.status_code == 303
+    page = sqlite_client.get("/watchlist").text
+    assert ">AAPL<" in page
+    assert ">MSFT<" in page
 
 
 def test_the_api_is_exempt_and_ignores_cookies(sqlite_client: TestClient) -> None:

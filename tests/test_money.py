@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -102,5 +103,34 @@ def test_parse(value: object, from_form: bool, expected: Decimal | None) -> None
     ],
 )
 def test_parse_names_the_rule(value: object, rule: str) -> None:
-    with pytest.raises(ValueError, match=rule):
+    with pytest.raises(ValueError, match=f"^{re.escape(rule)}$"):
         money.parse(value, from_form=value == "abc")
+
+
+def test_text_is_a_price_only_from_a_form() -> None:
+    """JSON's price is a number: the same text a form may send is refused by default."""
+    with pytest.raises(ValueError, match="must be a number or null"):
+        money.parse("187.25")
+    assert money.parse("187.25", from_form=True) == Decimal("187.25")
+
+
+def test_a_float_is_read_by_its_shortest_repr() -> None:
+    """0.1 as a float is 0.1000000000000000055...: read by its repr, it is 0.1."""
+    assert money.parse(0.1) == Decimal("0.1")
+    assert money.parse(1234.5678) == Decimal("1234.5678")
+
+
+@pytest.mark.parametrize(
+    ("change", "shown"),
+    [
+        (None, ""),
+        (Decimal("1.25"), "+1.25"),
+        (Decimal("0.5"), "+0.50"),
+        (Decimal("0.0001"), "+0.0001"),
+        (Decimal("0"), "0.00"),
+        (Decimal("-0.03"), "-0.03"),
+        (Decimal("-1234.5"), "-1,234.50"),
+    ],
+)
+def test_a_change_shows_its_sign(change: Decimal | None, shown: str) -> None:
+    assert money.signed(change) == shown

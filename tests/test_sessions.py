@@ -9,9 +9,16 @@ from typing import Any
 
 import pytest
 from itsdangerous import TimestampSigner
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from tests.conftest import ClientFactory, session_cookie, sign_in, signed_in_session
+from webapp import identity
+from webapp.sessions import Sessions
 
 IDENTITY: dict[str, Any] = {
     "sub": "alice-sub",
@@ -217,3 +224,177 @@ def test_a_signed_cookie_without_a_proper_session_id_is_signed_out(
     )
     assert added.status_code < 500
     assert app.get("/api/stocks").status_code == 401  # and the API never looked at it
+
+
+# The limits to the second, on a clock the test sets (what ``webapp.identity`` reads).
+
+
+class FrozenTime:
+    """Stands in for the ``time`` module in ``webapp.identity``: the time is what the test says."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenTime:
+    frozen = FrozenTime()
+    monkeypatch.setattr(identity, "time", frozen)
+    return frozen
+
+
+def at(clock: FrozenTime, signed_in_ago: float, seen_ago: float | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"user": IDENTITY, "signed_in_at": clock.now - signed_in_ago, "sid": SID}
+    if seen_ago is not None:
+        data["seen"] = int(clock.now - seen_ago)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("signed_in_ago", "seen_ago", "expected"),
+    [
+        pytest.param(86399, 0, True, id="a second before the lifetime"),
+        pytest.param(86400, 0, False, id="at the lifetime"),
+        pytest.param(7200, 3599, True, id="a second before the idle timeout"),
+        pytest.param(7200, 3600, False, id="at the idle timeout"),
+        pytest.param(7200, 10, True, id="signed in long ago, seen lately"),
+        pytest.param(600, None, True, id="never seen: idle since sign-in"),
+        pytest.param(3600, None, False, id="never seen, idle since sign-in too long"),
+        pytest.param(-60, 0, True, id="signed in within the clock skew"),
+        pytest.param(-61, 0, False, id="signed in beyond the clock skew"),
+    ],
+)
+def test_the_limits_hold_to_the_second(
+    app: TestClient, clock: FrozenTime, signed_in_ago: float, seen_ago: float | None, expected: bool
+) -> None:
+    with_cookie(app, session_cookie(key(app), at(clock, signed_in_ago, seen_ago)))
+    assert signed_in(app) is expected
+
+
+def seen_written(app: TestClient, data: dict[str, Any]) -> int | None:
+    """The last-seen time the next request writes into the cookie, or None if it is not
+    re-sent (the session did not change)."""
+    with_cookie(app, session_cookie(key(app), data))
+    response = app.get("/watchlist", follow_redirects=False)
+    assert response.status_code == 200
+    if "set-cookie" not in response.headers:
+        return None
+    written = json.loads(base64.b64decode(TimestampSigner(key(app)).unsign(app.cookies["session"])))
+    assert written["user"] == IDENTITY
+    seen: int = written["seen"]
+    return seen
+
+
+def test_the_last_seen_time_is_rewritten_once_a_minute(app: TestClient, clock: FrozenTime) -> None:
+    assert seen_written(app, at(clock, 3000, 59)) is None
+    assert seen_written(app, at(clock, 3000, 60)) == clock.now
+    assert seen_written(app, at(clock, 59)) is None  # never seen: the sign-in counts
+    assert seen_written(app, at(clock, 60)) == clock.now
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"user": "alice-sub"},
+        {"user": {**IDENTITY, "sub": 7}},
+        {"user": {"email": "alice@example.com"}},
+        {"signed_in_at": "yesterday"},
+        {"signed_in_at": None},
+        {"signed_in_at": [1]},
+        {"seen": "yesterday"},
+        {"seen": None},
+        {"seen": [1]},
+    ],
+    ids=repr,
+)
+def test_a_signed_cookie_with_malformed_values_is_signed_out(
+    app: TestClient, changes: dict[str, Any]
+) -> None:
+    """Validly signed, but not as the app writes a session (an old version, or a bug):
+    signed out, never a 500, and the session is cleared."""
+    with_cookie(app, session_cookie(key(app), {**session(10, 10), **changes}))
+    assert not signed_in(app)
+    assert app.cookies.get("session") in (None, "null")
+    assert app.get("/").status_code == 200
+
+
+# The server's local time zone plays no part: sessions are timed in UTC.
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("UTC", id="utc"),
+        pytest.param("<+12>-12", id="utc+12"),
+        pytest.param("<-12>12", id="utc-12"),
+    ]
+)
+def local_time_zone(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_signed_out_session_stays_refused_when_later_sign_outs_clean_up(
+    make_client: ClientFactory, database_url: str, local_time_zone: str
+) -> None:
+    """Each sign-out forgets the signed-out sessions that have expired anyway; one that
+    has not (it began an hour ago at most) must stay refused."""
+    laptop = make_client(database_url, session_lifetime=3600)
+    sign_in(laptop)
+    stolen = copy_of_cookie(laptop)
+    assert laptop.post("/logout", follow_redirects=False).status_code == 303
+    phone = make_client(database_url, session_lifetime=3600)
+    sign_in(phone)
+    assert phone.post("/logout", follow_redirects=False).status_code == 303
+    assert not signed_in(with_cookie(laptop, stolen))
+
+
+def test_sign_out_everywhere_whatever_the_local_time_zone(
+    make_client: ClientFactory, database_url: str, local_time_zone: str
+) -> None:
+    laptop = make_client(database_url)
+    sign_in(laptop)
+    phone = make_client(database_url)
+    sign_in(phone)
+    phone_cookie = copy_of_cookie(phone)
+    time.sleep(0.01)
+    assert laptop.post("/logout/everywhere", follow_redirects=False).status_code == 303
+    assert not signed_in(with_cookie(phone, phone_cookie))
+    sign_in(phone)
+    assert signed_in(phone)
+
+
+# The middleware itself: the cookie is written as it is told, and signed with the newest key.
+
+
+def test_the_cookie_is_written_as_configured() -> None:
+    async def remember(request: Request) -> PlainTextResponse:
+        request.session["n"] = 1
+        return PlainTextResponse("ok")
+
+    middleware = Middleware(
+        Sessions,
+        secret_keys=[OLD_KEY, NEW_KEY],
+        session_cookie="__Host-session",
+        max_age=600,
+        same_site="strict",
+        https_only=True,
+    )
+    app = Starlette(routes=[Route("/", remember)], middleware=[middleware])
+    with TestClient(app, base_url="https://testserver") as client:
+        cookie = client.get("/").headers["set-cookie"]
+    name, value = cookie.split(";")[0].split("=", 1)
+    assert name == "__Host-session"
+    assert cookie.split(";")[1:] == [
+        " path=/",
+        " Max-Age=600",
+        " httponly",
+        " samesite=strict",
+        " secure",
+    ]
+    assert json.loads(base64.b64decode(TimestampSigner(NEW_KEY).unsign(value))) == {"n": 1}

@@ -13,15 +13,18 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
 import pytest
 from itsdangerous import TimestampSigner
+from joserfc import jws
 from starlette.testclient import TestClient
 
 from tests.conftest import ClientFactory, bearer
 from tests.provider import AUDIENCE, Provider, SigningKey, b64json, b64url
+from webapp import tokens
 from webapp.tokens import (
     GOOGLE_ISSUER,
     KEY_REFETCH_INTERVAL,
@@ -189,15 +192,24 @@ def test_token_over_the_size_limit_is_rejected_before_parsing(
     assert provider.jwks_requests == 0
 
 
+def token_of_length(provider: Provider, length: int) -> str:
+    """A valid token exactly ``length`` characters long, by its padding claim (base64 of
+    the payload skips one length in four: not all lengths can be made)."""
+    estimate = (length - len(provider.token())) * 3 // 4
+    for padding in range(estimate - 40, estimate + 8):
+        token = provider.token(padding="x" * padding)
+        if len(token) == length:
+            return token
+    raise AssertionError(f"no token of {length} characters")
+
+
 def test_token_at_the_size_limit_is_accepted(sqlite_client: TestClient, provider: Provider) -> None:
     # joserfc's own limits must not be stricter than ours.
-    padding = (MAX_TOKEN_BYTES - len(provider.token())) * 3 // 4
-    token = provider.token(padding="x" * padding)
-    while len(token) > MAX_TOKEN_BYTES:
-        padding -= 1
-        token = provider.token(padding="x" * padding)
-    assert len(token) > MAX_TOKEN_BYTES - 4
+    token = token_of_length(provider, MAX_TOKEN_BYTES)
     assert sqlite_client.get(ME, headers=bearer(token)).status_code == 200
+    one_more = token_of_length(provider, MAX_TOKEN_BYTES + 1)
+    response = sqlite_client.get(ME, headers=bearer(one_more))
+    assert_invalid_token(response, "The token is too large.")
 
 
 # --- Signatures and algorithms --------------------------------------------------------------
@@ -798,3 +810,364 @@ def test_remembered_claims_cannot_be_changed_by_the_caller(provider: Provider) -
         assert (await verifier.verify(token))["sub"] == "alice-sub"
 
     run_with_verifier(provider, scenario)
+
+
+# --- Claims to the second, on the verifier's clock -------------------------------------------
+
+
+def claims_check(provider: Provider, clock: Clock, **claims: Any) -> str | None:
+    """What the verifier says of a token with these claims: its refusal, or None."""
+    outcome: list[str | None] = []
+
+    async def scenario(verifier: IdTokenVerifier) -> None:
+        try:
+            await verifier.verify(provider.token(**claims))
+        except InvalidToken as exc:
+            outcome.append(str(exc))
+        else:
+            outcome.append(None)
+
+    run_with_verifier(provider, scenario, clock)
+    return outcome[0]
+
+
+NOW = 1_900_000_000  # the verifier's clock in these tests (2030)
+
+
+@pytest.mark.parametrize(
+    ("claims", "refusal"),
+    [
+        pytest.param({"exp": NOW - LEEWAY_SECONDS + 1}, None, id="exp within the leeway"),
+        pytest.param({"exp": NOW - LEEWAY_SECONDS}, "The token has expired.", id="exp at it"),
+        pytest.param({"exp": NOW + 3600.5}, None, id="exp as a float"),
+        pytest.param({"exp": float("inf")}, "The token has no expiry time.", id="exp infinite"),
+        pytest.param({"exp": True}, "The token has no expiry time.", id="exp a boolean"),
+        pytest.param({"iat": NOW + LEEWAY_SECONDS}, None, id="iat within the leeway"),
+        pytest.param({"iat": NOW + LEEWAY_SECONDS + 1}, "The token is not valid yet.", id="iat"),
+        pytest.param({"nbf": NOW + LEEWAY_SECONDS}, None, id="nbf within the leeway"),
+        pytest.param({"nbf": NOW + LEEWAY_SECONDS + 1}, "The token is not valid yet.", id="nbf"),
+        pytest.param(
+            {"iat": None, "nbf": NOW + 3600}, "The token is not valid yet.", id="nbf without iat"
+        ),
+        pytest.param({"nbf": "soon"}, "The token's nbf is malformed.", id="nbf malformed"),
+        pytest.param({"iat": float("nan")}, "The token's iat is malformed.", id="iat NaN"),
+        pytest.param({"sub": "s" * 255}, None, id="sub of 255 characters"),
+        pytest.param({"sub": "s" * 256}, "The token has no valid subject.", id="sub of 256"),
+        pytest.param({"sub": 123}, "The token has no valid subject.", id="sub a number"),
+        pytest.param({"aud": []}, "The token has no valid audience.", id="no audiences"),
+        pytest.param({"aud": 5}, "The token has no valid audience.", id="aud a number"),
+        pytest.param({"aud": {AUDIENCE: 1}}, "The token has no valid audience.", id="aud object"),
+        pytest.param(
+            {"aud": [AUDIENCE, 1], "azp": AUDIENCE},
+            "The token has no valid audience.",
+            id="aud list with a number",
+        ),
+    ],
+)
+def test_claims_are_checked_to_the_second(
+    provider: Provider, claims: dict[str, Any], refusal: str | None
+) -> None:
+    clock = Clock()
+    clock.now = NOW
+    defaults = {"iat": NOW - 10, "exp": NOW + 3600}
+    assert claims_check(provider, clock, **{**defaults, **claims}) == refusal
+
+
+# --- What the verifier remembers --------------------------------------------------------------
+
+
+@pytest.fixture
+def signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens whose signature is checked, in order (joserfc's check, counted)."""
+    checked: list[str] = []
+    check = jws.deserialize_compact
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        checked.append(token)
+        return check(token, *args, **kwargs)
+
+    monkeypatch.setattr(jws, "deserialize_compact", counting)
+    return checked
+
+
+def test_remembered_tokens_skip_the_signature_check_oldest_forgotten_first(
+    provider: Provider,
+    signing_keys: list[SigningKey],
+    signature_checks: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tokens, "MAX_VERIFIED_TOKENS", 2)
+    provider.published = list(signing_keys)  # the token's kid picks its key
+    first, second, third = (provider.token(sub=f"user-{n}") for n in range(3))
+
+    async def scenario(verifier: IdTokenVerifier) -> None:
+        for token in (first, second, third, second, third):
+            await verifier.verify(token)
+        assert signature_checks == [first, second, third]
+        assert (await verifier.verify(first))["sub"] == "user-0"  # forgotten: checked again
+        assert signature_checks == [first, second, third, first]
+
+    run_with_verifier(provider, scenario)
+
+
+def test_a_remembered_token_is_trusted_until_the_end_of_its_leeway(
+    provider: Provider, signature_checks: list[str]
+) -> None:
+    clock = Clock()
+    clock.now = NOW
+    token = provider.token(iat=NOW, exp=NOW + 120)
+
+    async def scenario(verifier: IdTokenVerifier) -> None:
+        for offset in (0, 100, 150, 120 + LEEWAY_SECONDS - 1):
+            clock.now = NOW + offset
+            assert (await verifier.verify(token))["sub"] == "alice-sub"
+        assert signature_checks == [token]
+        clock.now = NOW + 120 + LEEWAY_SECONDS
+        with pytest.raises(InvalidToken, match=r"^The token has expired\.$"):
+            await verifier.verify(token)
+
+    run_with_verifier(provider, scenario, clock)
+
+
+def test_a_remembered_token_is_checked_again_when_the_key_set_expires(
+    provider: Provider, signing_keys: list[SigningKey], signature_checks: list[str]
+) -> None:
+    provider.cache_control = "max-age=300"
+    old_key, new_key = signing_keys
+    clock = Clock()
+    start = clock.now
+    remembered = provider.token(key=old_key)
+
+    async def scenario(verifier: IdTokenVerifier) -> None:
+        await verifier.verify(remembered)
+        provider.published = [new_key]
+        clock.now = start + 299
+        await verifier.verify(remembered)
+        assert provider.jwks_requests == 1
+        clock.now = start + 300
+        with pytest.raises(InvalidToken, match="does not publish"):
+            await verifier.verify(remembered)
+        assert provider.jwks_requests == 2
+
+    run_with_verifier(provider, scenario, clock)
+    assert signature_checks == [remembered]
+
+
+# --- Which published keys sign ----------------------------------------------------------------
+
+
+@dataclass
+class PublishedAs(SigningKey):
+    """A key as the provider publishes it, with JWK members changed (None drops one)."""
+
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    def public_jwk(self) -> dict[str, Any]:
+        jwk = {**super().public_jwk(), **self.changes}
+        return {name: value for name, value in jwk.items() if value is not None}
+
+
+@pytest.mark.parametrize(
+    ("changes", "refusal"),
+    [
+        pytest.param({}, None, id="use sig"),
+        pytest.param({"use": None}, None, id="no use"),
+        pytest.param(
+            {"use": "enc"},
+            "The token was signed with a key the provider does not publish.",
+            id="use enc",
+        ),
+        pytest.param(
+            {"kty": "oct", "k": b64url(b"a shared secret"), "n": None, "e": None},
+            "The token was signed with a key the provider does not publish.",
+            id="not an RSA key",
+        ),
+    ],
+)
+def test_only_published_rsa_signing_keys_verify(
+    provider: Provider,
+    signing_keys: list[SigningKey],
+    changes: dict[str, Any],
+    refusal: str | None,
+) -> None:
+    key = signing_keys[1]
+    provider.published = [provider.key, PublishedAs(key.kid, key.private, changes)]
+    token = provider.token(key=key)
+
+    async def scenario(verifier: IdTokenVerifier) -> None:
+        if refusal is None:
+            assert (await verifier.verify(token))["sub"] == "alice-sub"
+        else:
+            with pytest.raises(InvalidToken) as refused:
+                await verifier.verify(token)
+            assert str(refused.value) == refusal
+
+    run_with_verifier(provider, scenario)
+
+
+# --- A provider inside the HTTP client, for answers the key server never gives ---------------
+
+FAKE_ISSUER = "https://issuer.example"
+FAKE_DISCOVERY = f"{FAKE_ISSUER}/.well-known/openid-configuration"
+FAKE_JWKS = f"{FAKE_ISSUER}/jwks"
+
+
+class FakeProvider:
+    """Answers the verifier's requests through httpx2's MockTransport, as told."""
+
+    def __init__(self, key: SigningKey) -> None:
+        self.discovery: Any = {"issuer": FAKE_ISSUER, "jwks_uri": FAKE_JWKS}
+        self.jwks: Any = {"keys": [key.public_jwk()]}
+        self.headers: dict[str, str] = {}
+        self.status = 200
+        self.requests: list[str] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        url = str(request.url)
+        self.requests.append(url)
+        body = self.discovery if url == FAKE_DISCOVERY else self.jwks
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return httpx2.Response(self.status, content=content, headers=self.headers)
+
+
+def run_with_fake(
+    fake: FakeProvider,
+    scenario: Callable[[IdTokenVerifier], Awaitable[None]],
+    clock: Callable[[], float] = time.time,
+) -> None:
+    async def main() -> None:
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(fake)) as http:
+            verifier = IdTokenVerifier(FAKE_DISCOVERY, [AUDIENCE], http, clock=clock)
+            await scenario(verifier)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "keys_for", "discovery_for"),
+    [
+        pytest.param(None, 300, 3600, id="no Cache-Control"),
+        pytest.param("public", 300, 3600, id="no max-age"),
+        pytest.param("public, max-age=60", 60, 3600, id="a minute"),
+        pytest.param("max-age=7200", 7200, 7200, id="two hours"),
+    ],
+)
+def test_what_is_cached_for_how_long(
+    provider: Provider,
+    cache_control: str | None,
+    keys_for: int,
+    discovery_for: int,
+) -> None:
+    fake = FakeProvider(provider.key)
+    if cache_control is not None:
+        fake.headers["Cache-Control"] = cache_control
+    clock = Clock()
+    start = clock.now
+
+    async def at(offset: int, *fetched: str) -> None:
+        clock.now = start + offset
+        before = len(fake.requests)
+        token = provider.token(sub=f"user-{offset}", iss=FAKE_ISSUER, exp=int(start) + 86400)
+        await verifier_of[0].verify(token)
+        assert fake.requests[before:] == list(fetched), offset
+
+    verifier_of: list[IdTokenVerifier] = []
+
+    async def scenario(verifier: IdTokenVerifier) -> None:
+        verifier_of.append(verifier)
+        await at(0, FAKE_DISCOVERY, FAKE_JWKS)
+        await at(keys_for - 1)
+        if keys_for < discovery_for:
+            await at(keys_for, FAKE_JWKS)  # the discovery document is kept an hour at least
+        await at(discovery_for, FAKE_DISCOVERY, FAKE_JWKS)
+
+    run_with_fake(fake, scenario, clock)
+
+
+MALFORMED_DISCOVERY = "The provider's discovery document is malformed."
+MALFORMED_KEYS = "The provider's key set is malformed."
+
+
+@pytest.mark.parametrize(
+    ("discovery", "jwks", "message"),
+    [
+        pytest.param(b"<html>", None, MALFORMED_DISCOVERY, id="discovery not JSON"),
+        pytest.param(["issuer"], None, MALFORMED_DISCOVERY, id="discovery a list"),
+        pytest.param({"issuer": FAKE_ISSUER}, None, MALFORMED_DISCOVERY, id="no jwks_uri"),
+        pytest.param({"jwks_uri": FAKE_JWKS}, None, MALFORMED_DISCOVERY, id="no issuer"),
+        pytest.param(
+            {"issuer": 7, "jwks_uri": FAKE_JWKS}, None, MALFORMED_DISCOVERY, id="issuer a number"
+        ),
+        pytest.param(
+            {"issuer": FAKE_ISSUER, "jwks_uri": 7}, None, MALFORMED_DISCOVERY, id="uri a number"
+        ),
+        pytest.param(None, b"<html>", MALFORMED_KEYS, id="keys not JSON"),
+        pytest.param(None, {"keys": "none"}, MALFORMED_KEYS, id="keys not a list"),
+        pytest.param(None, {"keys": [{"kty": "RSA"}]}, MALFORMED_KEYS, id="a key without n"),
+    ],
+)
+def test_a_malformed_provider_is_unavailable(
+    provider: Provider, discovery: Any, jwks: Any, message: str
+) -> None:
+    fake = FakeProvider(provider.key)
+    if discovery is not None:
+        fake.discovery = discovery
+    if jwks is not None:
+        fake.jwks = jwks
+
+    async def scenario(verifier: IdTokenVerifier) -> None:
+        with pytest.raises(ProviderUnavailable) as raised:
+            await verifier.verify(provider.token(iss=FAKE_ISSUER))
+        assert str(raised.value) == message
+
+    run_with_fake(fake, scenario)
+
+
+def test_a_provider_answering_with_an_error_is_unavailable(provider: Provider) -> None:
+    fake = FakeProvider(provider.key)
+    fake.status = 500
+
+    async def scenario(verifier: IdTokenVerifier) -> None:
+        with pytest.raises(ProviderUnavailable) as raised:
+            await verifier.verify(provider.token(iss=FAKE_ISSUER))
+        assert str(raised.value) == f"Cannot fetch {FAKE_DISCOVERY}: HTTPStatusError"
+
+    run_with_fake(fake, scenario)
+
+
+def test_requests_queued_behind_a_slow_refetch_share_the_next_one(
+    provider: Provider, signing_keys: list[SigningKey]
+) -> None:
+    """Unknown kids keep arriving while the provider is slow: the requests queued behind
+    a refetch make one more between them, not one each."""
+    fake = FakeProvider(provider.key)
+    gate = asyncio.Event()
+    gate.set()
+
+    async def slow(request: httpx2.Request) -> httpx2.Response:
+        await gate.wait()
+        return fake(request)
+
+    clock = Clock()
+    start = clock.now
+
+    def unknown(n: int) -> str:
+        return provider.token(key=signing_keys[1], sub=f"user-{n}", iss=FAKE_ISSUER)
+
+    async def main() -> None:
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(slow)) as http:
+            verifier = IdTokenVerifier(FAKE_DISCOVERY, [AUDIENCE], http, clock=clock)
+            await verifier.verify(provider.token(iss=FAKE_ISSUER))
+            gate.clear()
+            clock.now = start + KEY_REFETCH_INTERVAL
+            first = asyncio.create_task(verifier.verify(unknown(1)))
+            await asyncio.sleep(0.01)  # the first refetch is under way, and slow
+            clock.now = start + 2 * KEY_REFETCH_INTERVAL
+            queued = [asyncio.create_task(verifier.verify(unknown(n))) for n in (2, 3, 4)]
+            await asyncio.sleep(0.01)
+            gate.set()
+            outcomes = await asyncio.gather(first, *queued, return_exceptions=True)
+            assert all(isinstance(outcome, InvalidToken) for outcome in outcomes)
+
+    asyncio.run(main())
+    assert fake.requests == [FAKE_DISCOVERY, FAKE_JWKS, FAKE_JWKS, FAKE_JWKS]

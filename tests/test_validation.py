@@ -12,10 +12,14 @@ from webapp.validation import (
     MAX_ITEMS_PER_USER,
     NAME_MAX,
     NOTES_MAX,
+    SYMBOL_RULE,
     InvalidEntry,
     Order,
     clean_entry,
+    clean_list,
     clean_order,
+    clean_transfer,
+    named,
     target_errors,
 )
 
@@ -55,6 +59,13 @@ def test_only_the_symbol_is_required_and_the_rest_defaults_to_empty() -> None:
 def test_a_missing_symbol_is_required() -> None:
     assert errors_of({"name": "Apple"}) == {"symbol": "is required"}
     assert errors_of({}) == {"symbol": "is required"}
+
+
+def test_an_invalid_entry_that_escapes_reads_as_its_errors() -> None:
+    """What a traceback or a log line shows of it, should one ever go unhandled."""
+    with pytest.raises(InvalidEntry) as caught:
+        clean_entry({"price": -1})
+    assert str(caught.value) == "{'price': 'must be at least 0', 'symbol': 'is required'}"
 
 
 @pytest.mark.parametrize(
@@ -108,12 +119,15 @@ def test_valid_symbols(symbol: str) -> None:
     ],
 )
 def test_invalid_symbols(symbol: str) -> None:
-    errors = errors_of({"symbol": symbol})
-    assert list(errors) == ["symbol"]
+    special = {"": "is required", "   ": "is required", "\ud800": "must be valid Unicode text"}
+    assert errors_of({"symbol": symbol}) == {"symbol": special.get(symbol, SYMBOL_RULE)}
 
 
 def test_the_symbol_rule_names_examples() -> None:
-    assert "BRK.B" in errors_of({"symbol": "A B"})["symbol"]
+    assert errors_of({"symbol": "A B"}) == {
+        "symbol": "must be 1 to 20 letters, digits, '.', '=' or '-', optionally after '^' "
+        "(like AAPL, BRK.B, BTC-USD, 7203.T, ^GSPC or EURUSD=X)"
+    }
 
 
 def test_an_empty_symbol_is_required() -> None:
@@ -156,7 +170,9 @@ def test_notes_limit() -> None:
 def test_notes_line_breaks_are_normalised_before_the_length_is_checked() -> None:
     notes = "\r\n".join(["ab"] * 667)  # 2,666 characters sent, 2,000 once CRLF is LF
     assert clean_entry({"symbol": "A", "notes": notes})["notes"] == "\n".join(["ab"] * 667)
-    assert list(errors_of({"symbol": "A", "notes": notes + "\r\na"})) == ["notes"]
+    assert errors_of({"symbol": "A", "notes": notes + "\r\na"}) == {
+        "notes": "must be at most 2,000 characters"
+    }
 
 
 @pytest.mark.parametrize("character", ["\x00", "\x07", "\x1b", "\x7f", "\n", "\t", "\r"])
@@ -168,9 +184,9 @@ def test_the_name_refuses_control_characters(character: str) -> None:
 
 @pytest.mark.parametrize("character", ["\x00", "\x07", "\x0b", "\x0c", "\x1b", "\x7f"])
 def test_notes_refuse_control_characters(character: str) -> None:
-    errors = errors_of({"symbol": "A", "notes": f"a{character}b"})
-    assert list(errors) == ["notes"]
-    assert "control characters" in errors["notes"]
+    assert errors_of({"symbol": "A", "notes": f"a{character}b"}) == {
+        "notes": "must not contain control characters other than line breaks and tabs"
+    }
 
 
 def test_notes_keep_line_breaks_and_tabs() -> None:
@@ -284,10 +300,12 @@ def test_partial_takes_any_subset_and_adds_no_defaults() -> None:
 
 
 def test_partial_still_validates_what_it_is_given() -> None:
-    assert list(errors_of({"symbol": ""}, partial=True)) == ["symbol"]
-    assert list(errors_of({"symbol": None}, partial=True)) == ["symbol"]
-    assert list(errors_of({"price": Decimal("0.00001")}, partial=True)) == ["price"]
-    assert list(errors_of({"colour": "red"}, partial=True)) == ["colour"]
+    assert errors_of({"symbol": ""}, partial=True) == {"symbol": "is required"}
+    assert errors_of({"symbol": None}, partial=True) == {"symbol": "must be a string"}
+    assert errors_of({"price": Decimal("0.00001")}, partial=True) == {
+        "price": "must have at most 4 decimal places"
+    }
+    assert errors_of({"colour": "red"}, partial=True) == {"colour": "is not a known field"}
 
 
 @pytest.mark.parametrize(
@@ -337,7 +355,9 @@ def test_a_form_has_the_same_text_rules() -> None:
         "notes": "a\nb",
         **NO_TARGETS,
     }
-    assert list(errors_of({"symbol": "A", "name": "a\x00"}, from_form=True)) == ["name"]
+    assert errors_of({"symbol": "A", "name": "a\x00"}, from_form=True) == {
+        "name": "must not contain control characters"
+    }
 
 
 def test_the_item_limit_is_a_thousand() -> None:
@@ -388,14 +408,20 @@ def test_sort_and_filter_parameters(sort: str | None, q: str | None, expected: O
     assert clean_order(expected.sort, expected.q) == expected
 
 
+SORT_RULE = (
+    "must be one of symbol, name, last_price, change_percent, distance_percent, price, "
+    "created_at, each optionally after '-' to reverse it"
+)
+
+
 @pytest.mark.parametrize(
     ("sort", "q", "field", "rule"),
     [
-        ("colour", None, "sort", "must be one of symbol, name, last_price, change_percent"),
-        ("--price", None, "sort", "must be one of"),
-        ("+price", None, "sort", "must be one of"),
-        ("", None, "sort", "must be one of"),
-        (" symbol", None, "sort", "must be one of"),
+        ("colour", None, "sort", SORT_RULE),
+        ("--price", None, "sort", SORT_RULE),
+        ("+price", None, "sort", SORT_RULE),
+        ("", None, "sort", SORT_RULE),
+        (" symbol", None, "sort", SORT_RULE),
         (None, "x" * 101, "q", "must be at most 100 characters"),
         (None, "a\x00b", "q", "must not contain control characters"),
         (None, "\ud800", "q", "must be valid Unicode text"),
@@ -406,5 +432,241 @@ def test_bad_sort_and_filter_parameters_name_their_rule(
 ) -> None:
     with pytest.raises(InvalidEntry) as raised:
         clean_order(sort, q)
-    assert list(raised.value.errors) == [field]
-    assert raised.value.errors[field].startswith(rule)
+    assert raised.value.errors == {field: rule}
+
+
+LIST_ID_RULE = "must be a list's id, a whole number from 1"
+
+
+@pytest.mark.parametrize(
+    ("list_id", "expected"),
+    [
+        (1, 1),
+        (Decimal(7), 7),
+        (Decimal("7.000"), 7),
+        (2**63 - 1, 2**63 - 1),  # the largest id a BIGINT holds
+    ],
+)
+def test_a_move_names_its_list_by_id(list_id: int | Decimal, expected: int) -> None:
+    cleaned = clean_entry({"list_id": list_id}, partial=True, movable=True)
+    assert cleaned == {"list_id": expected}
+    assert type(cleaned["list_id"]) is int
+    moved = clean_entry({"symbol": "a", "list_id": list_id}, partial=True, movable=True)
+    assert moved == {"symbol": "A", "list_id": expected}
+
+
+@pytest.mark.parametrize(
+    ("list_id", "message"),
+    [
+        (0, LIST_ID_RULE),
+        (-1, LIST_ID_RULE),
+        (2**63, LIST_ID_RULE),
+        (Decimal("1.5"), LIST_ID_RULE),
+        (Decimal("1E+30"), LIST_ID_RULE),
+        ("1", "must be a list's id, a whole number"),
+        (1.0, "must be a list's id, a whole number"),
+        (True, "must be a list's id, a whole number"),
+        (None, "must be a list's id, a whole number"),
+        (Decimal("NaN"), "must be a list's id, a whole number"),
+        (Decimal("Infinity"), "must be a list's id, a whole number"),
+    ],
+)
+def test_a_move_to_what_is_not_a_list_id_is_refused(list_id: object, message: str) -> None:
+    assert errors_of({"list_id": list_id}, partial=True, movable=True) == {"list_id": message}
+    # Every field's error at once, and no move when another field is broken.
+    both = errors_of({"symbol": "", "list_id": list_id}, partial=True, movable=True)
+    assert both == {"symbol": "is required", "list_id": message}
+    assert errors_of({"symbol": "", "list_id": 1}, partial=True, movable=True) == {
+        "symbol": "is required"
+    }
+
+
+def test_a_change_that_may_move_need_not() -> None:
+    assert clean_entry({"symbol": "a"}, partial=True, movable=True) == {"symbol": "A"}
+    assert clean_entry({}, partial=True, movable=True) == {}
+
+
+@pytest.mark.parametrize("list_id", [1, 0, "x"])
+def test_only_a_move_takes_a_list_id(list_id: object) -> None:
+    unknown = {"list_id": "is not a known field"}
+    assert errors_of({"list_id": list_id}, partial=True) == unknown
+    assert errors_of({"symbol": "A", "list_id": list_id}) == unknown
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"list_id": "1", "action": "move"}, (1, "move")),
+        ({"list_id": " 42 ", "action": "copy"}, (42, "copy")),
+        ({"list_id": "0042", "action": "copy"}, (42, "copy")),
+        ({"list_id": "9223372036854775807", "action": "move"}, (2**63 - 1, "move")),
+        ({"list_id": "0" * 18 + "9", "action": "move"}, (9, "move")),
+    ],
+)
+def test_a_transfer_form_names_a_list_and_move_or_copy(
+    values: dict[str, str], expected: tuple[int, str]
+) -> None:
+    assert clean_transfer(values) == expected
+
+
+REQUIRED_LIST = {"list_id": "is required: choose one of your lists"}
+NOT_A_LIST = {"list_id": LIST_ID_RULE}
+MOVE_OR_COPY = {"action": "must be move or copy"}
+
+
+@pytest.mark.parametrize(
+    ("values", "errors"),
+    [
+        ({"action": "move"}, REQUIRED_LIST),
+        ({"list_id": "", "action": "move"}, REQUIRED_LIST),
+        ({"list_id": " \t", "action": "copy"}, REQUIRED_LIST),
+        ({"list_id": "0", "action": "move"}, NOT_A_LIST),
+        ({"list_id": "-1", "action": "move"}, NOT_A_LIST),
+        ({"list_id": "+1", "action": "move"}, NOT_A_LIST),
+        ({"list_id": "1.0", "action": "move"}, NOT_A_LIST),
+        ({"list_id": "1e3", "action": "move"}, NOT_A_LIST),
+        ({"list_id": "\u0663", "action": "move"}, NOT_A_LIST),  # an Arabic-Indic 3
+        ({"list_id": "9223372036854775808", "action": "move"}, NOT_A_LIST),  # 2**63
+        ({"list_id": "9" * 19, "action": "move"}, NOT_A_LIST),
+        ({"list_id": "0" * 19 + "1", "action": "move"}, NOT_A_LIST),  # 20 characters
+        ({"list_id": "9" * 5000, "action": "move"}, NOT_A_LIST),  # past int()'s digits
+        ({"list_id": "1"}, MOVE_OR_COPY),
+        ({"list_id": "1", "action": ""}, MOVE_OR_COPY),
+        ({"list_id": "1", "action": "Move"}, MOVE_OR_COPY),
+        ({"list_id": "1", "action": " copy"}, MOVE_OR_COPY),
+        ({}, REQUIRED_LIST | MOVE_OR_COPY),
+        ({"list_id": "0", "action": "delete"}, NOT_A_LIST | MOVE_OR_COPY),
+    ],
+)
+def test_a_bad_transfer_form_names_each_fields_rule(
+    values: dict[str, str], errors: dict[str, str]
+) -> None:
+    with pytest.raises(InvalidEntry) as raised:
+        clean_transfer(values)
+    assert raised.value.errors == errors
+
+
+def test_only_the_newest_first_unfiltered_order_is_the_default() -> None:
+    assert Order().is_default
+    assert clean_order("-created_at", " ").is_default
+    for order in (Order("created_at", False), Order("symbol"), Order(q="bank")):
+        assert not order.is_default, order
+
+
+def test_the_filter_is_at_most_100_characters_once_trimmed() -> None:
+    assert clean_order(None, " " + "x" * 100 + " ").q == "x" * 100
+    with pytest.raises(InvalidEntry) as raised:
+        clean_order(None, "x" * 101)
+    assert raised.value.errors == {"q": "must be at most 100 characters"}
+
+
+def test_the_filter_is_refused_for_a_control_character_trimming_would_remove() -> None:
+    with pytest.raises(InvalidEntry) as raised:
+        clean_order(None, "bank\t")
+    assert raised.value.errors == {"q": "must not contain control characters"}
+
+
+def test_a_bad_sort_and_a_bad_filter_are_named_together() -> None:
+    with pytest.raises(InvalidEntry) as raised:
+        clean_order("colour", "\ud800")
+    assert raised.value.errors == {"sort": SORT_RULE, "q": "must be valid Unicode text"}
+
+
+def list_errors_of(data: dict[str, Any], **options: bool) -> dict[str, str]:
+    with pytest.raises(InvalidEntry) as caught:
+        clean_list(data, **options)
+    return caught.value.errors
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_a_lists_name_is_trimmed(partial: bool) -> None:
+    assert clean_list({"name": "  Tech giants\u00a0"}, partial=partial) == {"name": "Tech giants"}
+    assert clean_list({"name": "n" * 100}, partial=partial) == {"name": "n" * 100}
+    assert clean_list({"name": " " + "é" * 100 + " "}, partial=partial) == {"name": "é" * 100}
+
+
+@pytest.mark.parametrize("partial", [False, True])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "is required"),
+        (" \t ", "is required"),
+        ("n" * 101, "must be at most 100 characters"),
+        ("a\x00b", "must not contain control characters"),
+        ("a\nb", "must not contain control characters"),
+        ("a\x7fb", "must not contain control characters"),
+        ("\ud800", "must be valid Unicode text"),
+        (None, "must be a string"),
+        (1, "must be a string"),
+        (["Tech"], "must be a string"),
+    ],
+)
+def test_a_bad_list_name_names_its_rule(partial: bool, name: object, message: str) -> None:
+    assert list_errors_of({"name": name}, partial=partial) == {"name": message}
+
+
+def test_a_new_list_needs_a_name_and_takes_nothing_else() -> None:
+    assert clean_list({"name": "Tech"}) == {"name": "Tech"}
+    assert list_errors_of({}) == {"name": "is required"}
+    assert list_errors_of({"name": "A", "position": 0}) == {"position": "is not a known field"}
+    assert list_errors_of({"name": "A", "colour": "red"}) == {"colour": "is not a known field"}
+
+
+@pytest.mark.parametrize("field", ["id", "item_count", "created_at"])
+@pytest.mark.parametrize("partial", [False, True])
+def test_a_lists_read_only_fields_are_named(field: str, partial: bool) -> None:
+    assert list_errors_of({"name": "A", field: 1}, partial=partial) == {field: "is read-only"}
+
+
+@pytest.mark.parametrize(
+    ("position", "expected"),
+    [(0, 0), (19, 19), (Decimal(3), 3), (Decimal("3.000"), 3), (Decimal("-0"), 0)],
+)
+def test_a_change_may_move_a_list_to_a_position(position: int | Decimal, expected: int) -> None:
+    cleaned = clean_list({"position": position}, partial=True)
+    assert cleaned == {"position": expected}
+    assert type(cleaned["position"]) is int
+    both = clean_list({"name": " B ", "position": position}, partial=True)
+    assert both == {"name": "B", "position": expected}
+
+
+POSITION_RANGE = "must be a whole number from 0 to 19"
+
+
+@pytest.mark.parametrize(
+    ("position", "message"),
+    [
+        (20, POSITION_RANGE),
+        (-1, POSITION_RANGE),
+        (10**30, POSITION_RANGE),
+        (Decimal("1.5"), POSITION_RANGE),
+        (Decimal("19.0001"), POSITION_RANGE),
+        (Decimal("-0.5"), POSITION_RANGE),
+        ("1", "must be a whole number"),
+        (1.0, "must be a whole number"),
+        (True, "must be a whole number"),
+        (None, "must be a whole number"),
+        (Decimal("NaN"), "must be a whole number"),
+        (Decimal("Infinity"), "must be a whole number"),
+    ],
+)
+def test_a_bad_position_names_its_rule(position: object, message: str) -> None:
+    assert list_errors_of({"position": position}, partial=True) == {"position": message}
+
+
+def test_a_change_to_a_list_takes_any_of_its_fields_and_names_every_broken_one() -> None:
+    assert clean_list({}, partial=True) == {}
+    assert list_errors_of({"name": "", "position": 20, "id": 1, "x": 0}, partial=True) == {
+        "name": "is required",
+        "position": POSITION_RANGE,
+        "id": "is read-only",
+        "x": "is not a known field",
+    }
+
+
+def test_a_providers_name_is_kept_only_when_it_keeps_the_rules() -> None:
+    assert named(" Apple Inc. ") == {"name": "Apple Inc."}
+    assert named("") == {"name": ""}
+    assert named("n" * 256) == {}
+    assert named("Apple\x00") == {}
+    assert named("\ud800") == {}

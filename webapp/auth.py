@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 PROVIDER = "google"
 SCOPE = "openid email profile"
 MAX_NEXT_LENGTH = 2000
+#: How long a call to the provider (discovery, keys, the code exchange) may take.
+PROVIDER_TIMEOUT_SECONDS: float = 10
 
 
 def build_oauth(settings: Settings) -> OAuth:
@@ -48,7 +50,11 @@ def build_oauth(settings: Settings) -> OAuth:
         client_id=settings.google_client_id,
         client_secret=str(settings.google_client_secret),
         server_metadata_url=settings.oidc_discovery_url,
-        client_kwargs={"scope": SCOPE, "code_challenge_method": "S256", "timeout": 10},
+        client_kwargs={
+            "scope": SCOPE,
+            "code_challenge_method": "S256",
+            "timeout": PROVIDER_TIMEOUT_SECONDS,
+        },
     )
     return oauth
 

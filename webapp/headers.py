@@ -19,13 +19,13 @@ def content_security_policy(authorize_origin: str) -> str:
             "object-src 'none'",
             "base-uri 'none'",
             # Chromium applies form-action to the redirects that follow a form post too.
-            f"form-action 'self' {authorize_origin}".strip(),
+            f"form-action 'self' {authorize_origin}",
             "frame-ancestors 'none'",
         ]
     )
 
 
-def security_headers(public_url: str, authorize_origin: str = "") -> dict[str, str]:
+def security_headers(public_url: str, authorize_origin: str) -> dict[str, str]:
     headers = {
         "Content-Security-Policy": content_security_policy(authorize_origin),
         "X-Content-Type-Options": "nosniff",

@@ -61,7 +61,7 @@ def plain(price: Decimal) -> str:
     text = format(price, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
+    return "0" if text == "-0" else text
 
 
 def form_value(price: Decimal | None) -> str:

@@ -20,11 +20,12 @@ class Sessions(SessionMiddleware):
     def __init__(
         self,
         app: ASGIApp,
+        *,
         secret_keys: Sequence[str],
-        session_cookie: str = "session",
-        max_age: int | None = None,
-        same_site: Literal["lax", "strict", "none"] = "lax",
-        https_only: bool = False,
+        session_cookie: str,
+        max_age: int | None,
+        same_site: Literal["lax", "strict", "none"],
+        https_only: bool,
     ) -> None:
         super().__init__(
             app,

@@ -94,7 +94,7 @@ def clean_entry(
         cleaned.setdefault("notes", "")
         cleaned.setdefault("alert_above", None)
         cleaned.setdefault("alert_below", None)
-    errors.update(target_errors(cleaned, errors))
+    errors.update(target_errors(cleaned))
     if errors:
         raise InvalidEntry(errors)
     if movable and "list_id" in data:
@@ -105,14 +105,12 @@ def clean_entry(
 TARGET_RULE = "alert_below must be less than alert_above when both are set"
 
 
-def target_errors(
-    values: Mapping[str, Any], errors: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def target_errors(values: Mapping[str, Any]) -> dict[str, str]:
     """The errors of a pair of targets: ``alert_below`` must be below ``alert_above`` when
     both are set (``values`` holds cleaned prices: an entry's, or an item's after a
-    change). Both fields are named."""
+    change; a target that broke its own rule is not among them). Both fields are named."""
     above, below = values.get("alert_above"), values.get("alert_below")
-    if above is None or below is None or {"alert_above", "alert_below"} & set(errors or ()):
+    if above is None or below is None:
         return {}
     if below < above:
         return {}
@@ -227,20 +225,17 @@ def clean_transfer(data: Mapping[str, str]) -> tuple[int, str]:
     """A page's "move or copy to another list" form: the list's id and which of the two;
     or ``InvalidEntry`` naming each field's rule."""
     errors: dict[str, str] = {}
-    list_id = 0
     text = data.get("list_id", "").strip()
     if not text:
         errors["list_id"] = "is required: choose one of your lists"
     elif not (text.isascii() and text.isdigit() and len(text) <= 19 and 0 < int(text) < 2**63):
         errors["list_id"] = "must be a list's id, a whole number from 1"
-    else:
-        list_id = int(text)
     action = data.get("action", "")
     if action not in TRANSFER_ACTIONS:
         errors["action"] = "must be move or copy"
     if errors:
         raise InvalidEntry(errors)
-    return list_id, action
+    return int(text), action
 
 
 def list_name(value: Any) -> str:

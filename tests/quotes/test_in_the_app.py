@@ -92,11 +92,12 @@ def test_the_demo_page_shows_prices_changes_and_where_they_come_from(demo: TestC
     # The direction is said in words and agrees with the figure; at the day's first step
     # (just after midnight UTC) the demo price is the previous close, so it is unchanged.
     change = _cell(page, "change", item_id)
-    percent = re.search(r'\(([+-]\d+\.\d\d|0\.00)%\)', change)
+    percent = re.search(r"\(([+-]\d+\.\d\d|0\.00)%\)", change)
     assert percent, change
     if percent.group(1) == "0.00":
         assert change.startswith('<span class="visually-hidden">unchanged</span>'), change
-        assert "▲" not in change and "▼" not in change
+        assert "▲" not in change
+        assert "▼" not in change
     else:
         arrow, said = ("▲", "up") if percent.group(1).startswith("+") else ("▼", "down")
         assert (
