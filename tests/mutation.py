@@ -1,0 +1,126 @@
+"""The mutation run's report: ``uv run python -m tests.mutation`` after ``uv run mutmut run``.
+
+mutmut keeps each mutated file's results in ``mutants/<path>.meta`` (JSON: each mutant's
+exit code). This reads them, counts per module what was killed, what survived and what
+survived but is listed in ``tests/mutation-equivalent.toml`` with the reason it cannot
+change behaviour, prints the table the README's security section shows, and exits 1 while
+any survivor is unexplained (or a listed one is no longer a mutant mutmut makes).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EQUIVALENT = ROOT / "tests" / "mutation-equivalent.toml"
+
+#: mutmut's exit codes (``mutmut.stats.status_by_exit_code``), in the report's words:
+#: a test failed, or the mutant ran past its time (an endless loop is caught too).
+KILLED = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout"}
+SURVIVED = {0: "survived", 5: "no tests", 33: "no tests"}
+
+
+def configured_modules(root: Path = ROOT) -> list[str]:
+    """The files ``[tool.mutmut] only_mutate`` names, in its order."""
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["mutmut"]
+    modules: list[str] = config["only_mutate"]
+    return modules
+
+
+def equivalents(path: Path = EQUIVALENT) -> dict[str, str]:
+    """Each listed mutant's name, and why it cannot change behaviour."""
+    listed: dict[str, str] = tomllib.loads(path.read_text())["equivalent"]
+    return listed
+
+
+def module_of(mutant: str) -> str:
+    """``webapp/store.py`` for ``webapp.store.xǁStoreǁping__mutmut_3``."""
+    dotted = mutant.rsplit(".", 1)[0]
+    return dotted.replace(".", "/") + ".py"
+
+
+@dataclass
+class Score:
+    module: str
+    killed: int = 0
+    equivalent: int = 0
+    unexplained: int = 0
+    unchecked: int = 0
+
+    @property
+    def mutants(self) -> int:
+        return self.killed + self.equivalent + self.unexplained + self.unchecked
+
+    @property
+    def score(self) -> float:
+        """Killed among the mutants that can change behaviour."""
+        meaningful = self.mutants - self.equivalent
+        return self.killed / meaningful if meaningful else 1.0
+
+
+def results(root: Path = ROOT) -> dict[str, int | None]:
+    """Every mutant's exit code, from mutmut's files (``None``: not run yet)."""
+    found: dict[str, int | None] = {}
+    for module in configured_modules(root):
+        meta = root / "mutants" / (module + ".meta")
+        if meta.exists():
+            found.update(json.loads(meta.read_text())["exit_code_by_key"])
+    return found
+
+
+def report(
+    codes: dict[str, int | None], listed: dict[str, str], modules: list[str]
+) -> tuple[list[Score], list[str], list[str]]:
+    """The scores per module; the unexplained survivors; the listed names that are not
+    surviving mutants any more (killed since, or renumbered by a change of the code)."""
+    scores = {module: Score(module) for module in modules}
+    unexplained: list[str] = []
+    for name, code in sorted(codes.items()):
+        score = scores[module_of(name)]
+        if code in KILLED:
+            score.killed += 1
+        elif code in SURVIVED and name in listed:
+            score.equivalent += 1
+        elif code in SURVIVED:
+            score.unexplained += 1
+            unexplained.append(name)
+        else:  # not run, interrupted, or mutmut's "suspicious"
+            score.unchecked += 1
+            unexplained.append(name)
+    stale = sorted(name for name in listed if codes.get(name) not in SURVIVED)
+    return list(scores.values()), unexplained, stale
+
+
+def main() -> int:
+    codes = results()
+    if not codes:
+        print("no results: run `uv run mutmut run` first", file=sys.stderr)
+        return 2
+    scores, unexplained, stale = report(codes, equivalents(), configured_modules())
+    print("| module | mutants | killed | equivalent | unexplained | score |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for s in scores:
+        line = f"| `{s.module}` | {s.mutants} | {s.killed} | {s.equivalent} | "
+        print(line + f"{s.unexplained + s.unchecked} | {s.score:.1%} |")
+    total = Counter[str]()
+    for s in scores:
+        total.update(killed=s.killed, equivalent=s.equivalent, mutants=s.mutants)
+    print(
+        f"\n{total['mutants']} mutants: {total['killed']} killed, "
+        f"{total['equivalent']} equivalent (listed with their reasons), "
+        f"{len(unexplained)} unexplained"
+    )
+    for name in unexplained:
+        print(f"unexplained: {name}  (uv run mutmut show '{name}')")
+    for name in stale:
+        print(f"listed as equivalent but not a surviving mutant: {name}")
+    return 1 if unexplained or stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""Mutation testing, kept working: its configuration covers the modules that protect
+people, every mutant listed as equivalent says why, and a small run of mutmut itself (the
+money module's ``parse``, against its own tests, in a copy of the two files) kills every
+mutant it makes. The whole run is ``uv run mutmut run`` (README, "Mutation testing")."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests import mutation
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The issue's list: what decides who someone is, what they may send and what they see.
+PROTECTING = {
+    "webapp/tokens.py",
+    "webapp/identity.py",
+    "webapp/sessions.py",
+    "webapp/csrf.py",
+    "webapp/auth.py",
+    "webapp/limits.py",
+    "webapp/ratelimit.py",
+    "webapp/headers.py",
+    "webapp/validation.py",
+    "webapp/money.py",
+    "webapp/store.py",
+    "webapp/quotes/cache.py",
+}
+
+
+def test_the_run_covers_the_modules_that_protect_people() -> None:
+    modules = mutation.configured_modules()
+    assert set(modules) == PROTECTING
+    assert all((ROOT / module).is_file() for module in modules)
+
+
+def test_each_mutant_listed_as_equivalent_is_of_those_modules_and_says_why() -> None:
+    listed = mutation.equivalents()
+    for name, reason in listed.items():
+        assert mutation.module_of(name) in PROTECTING, name
+        assert "__mutmut_" in name, name
+        assert len(reason.split()) >= 5, f"{name}: say why it cannot change behaviour"
+
+
+def test_the_report_counts_listed_survivors_apart_and_names_the_rest() -> None:
+    codes: dict[str, int | None] = {
+        "webapp.money.x_parse__mutmut_1": 1,  # a test failed
+        "webapp.money.x_parse__mutmut_2": 36,  # ran past its time
+        "webapp.money.x_parse__mutmut_3": 0,  # survived, listed
+        "webapp.money.x_parse__mutmut_4": 0,  # survived, unexplained
+        "webapp.money.x_plain__mutmut_1": 33,  # no test reached it
+        "webapp.csrf.x_is_cross_site__mutmut_1": None,  # not run
+    }
+    listed = {
+        "webapp.money.x_parse__mutmut_3": "why",
+        "webapp.money.x_parse__mutmut_1": "killed since it was listed",
+    }
+    scores, unexplained, stale = mutation.report(
+        codes, listed, ["webapp/money.py", "webapp/csrf.py"]
+    )
+    money, csrf = scores
+    assert (money.mutants, money.killed, money.equivalent, money.unexplained) == (5, 2, 1, 2)
+    assert money.score == 2 / 4
+    assert (csrf.mutants, csrf.unchecked, csrf.score) == (1, 1, 0.0)
+    assert unexplained == [
+        "webapp.csrf.x_is_cross_site__mutmut_1",
+        "webapp.money.x_parse__mutmut_4",
+        "webapp.money.x_plain__mutmut_1",
+    ]
+    assert stale == ["webapp.money.x_parse__mutmut_1"]
+
+
+def test_a_small_mutation_run_kills_every_mutant_of_money_parse(tmp_path: Path) -> None:
+    (tmp_path / "webapp").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "webapp" / "__init__.py").write_text("")
+    (tmp_path / "tests" / "__init__.py").write_text("")
+    shutil.copy(ROOT / "webapp" / "money.py", tmp_path / "webapp" / "money.py")
+    shutil.copy(ROOT / "tests" / "test_money.py", tmp_path / "tests" / "test_money.py")
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.mutmut]\n"
+        'source_paths = ["webapp/"]\n'
+        'only_mutate = ["webapp/money.py"]\n'
+        'pytest_add_cli_args_test_selection = ["tests/test_money.py"]\n'
+        'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
+        'process_isolation = "forkserver"\n'
+        "[tool.pytest.ini_options]\n"
+        'filterwarnings = ["error"]\n'
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "mutmut", "run", "webapp.money.x_parse__mutmut_*"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    codes = {
+        name: code
+        for name, code in mutation.results(tmp_path).items()
+        if name.startswith("webapp.money.x_parse__")
+    }
+    assert len(codes) >= 20, "mutmut made the mutants of parse"
+    listed = mutation.equivalents()
+    scores, unexplained, _ = mutation.report(codes, listed, ["webapp/money.py"])
+    assert unexplained == [], "\n".join(unexplained)
+    assert scores[0].killed >= 20
