@@ -669,6 +669,40 @@ def test_a_list_that_changes_hands_meanwhile_is_not_touched(
     run(database_url, test)
 
 
+def test_an_item_that_changes_hands_during_an_import_is_not_touched(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each update of an import is scoped by the owner and the list, not only the read of
+    the list before it: Alice's item, deleted after the import read her list and its id
+    given to an item of Bob's, is Bob's and keeps his values."""
+
+    async def test(store: Store) -> None:
+        bobs_list = await store.first_list_id(BOB)
+        item = await store.create_item(ALICE, entry("AAPL", notes="hers"))
+        count = store.database.fetch_val  # the import's last read before its writes
+
+        async def then_hand_over(*args: Any, **kwargs: Any) -> Any:
+            found = await count(*args, **kwargs)
+            monkeypatch.undo()  # once
+            execute = store.database.execute
+            await execute(watchlist_items.delete().where(watchlist_items.c.id == item.id))
+            await execute(
+                watchlist_items.insert().values(planted_item(item.id, BOB, bobs_list, "AAPL"))
+            )
+            return found
+
+        monkeypatch.setattr(store.database, "fetch_val", then_hand_over)
+        rows = [entry("AAPL", notes="imported")]
+        await store.import_items(ALICE, item.list_id, rows, ["notes"])
+
+        bobs = await store.get_item(BOB, item.id)
+        assert bobs is not None
+        assert (bobs.symbol, bobs.notes, bobs.list_id) == ("AAPL", "", bobs_list)
+        assert await store.list_items(ALICE) == []
+
+    run(database_url, test)
+
+
 def test_signing_out_forgets_only_the_persons_expired_revocations(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
