@@ -114,6 +114,13 @@ def test_text_is_a_price_only_from_a_form() -> None:
     assert money.parse("187.25", from_form=True) == Decimal("187.25")
 
 
+def test_a_huge_integer_is_over_the_limit_not_an_error_of_python() -> None:
+    """An int is read as it is: through text, one of 5,000 digits would hit Python's
+    4,300-digit limit on int-to-str conversion and say so instead of the rule."""
+    with pytest.raises(ValueError, match=r"^must be less than 1,000,000,000,000$"):
+        money.parse(10**5000)
+
+
 def test_a_float_is_read_by_its_shortest_repr() -> None:
     """0.1 as a float is 0.1000000000000000055...: read by its repr, it is 0.1."""
     assert money.parse(0.1) == Decimal("0.1")
