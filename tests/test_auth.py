@@ -245,12 +245,17 @@ def start_flow(client: TestClient) -> dict[str, str]:
     return authorize_params(client.get("/login", follow_redirects=False))
 
 
+def finish_flow(client: TestClient, params: dict[str, str]) -> httpx2.Response:
+    """The provider's redirect back to the callback, with a code and the flow's state."""
+    return client.get(
+        "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
+    )
+
+
 def test_a_valid_id_token_signs_in(key_client: TestClient, provider: Provider) -> None:
     params = start_flow(key_client)
     provider.id_token = provider.token(nonce=params["nonce"])
-    response = key_client.get(
-        "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
-    )
+    response = finish_flow(key_client, params)
     assert response.status_code == 303
     assert session_of(key_client)["user"]["sub"] == "alice-sub"
     token_request = parse_qs(provider.token_requests[-1])
@@ -292,9 +297,7 @@ def test_sign_in_keeps_the_identity_claims_that_are_strings(
 ) -> None:
     params = start_flow(key_client)
     provider.id_token = provider.token(nonce=params["nonce"], **claims)
-    response = key_client.get(
-        "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
-    )
+    response = finish_flow(key_client, params)
     assert response.status_code == 303
     session = session_of(key_client)
     assert session["user"] == {"sub": "alice-sub", **identity}
@@ -319,9 +322,7 @@ def test_an_invalid_id_token_is_refused(
 ) -> None:
     params = start_flow(key_client)
     provider.id_token = provider.token(**{"nonce": params["nonce"], **claims})
-    response = key_client.get(
-        "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
-    )
+    response = finish_flow(key_client, params)
     assert response.status_code == 400
     assert failure_message(response) == UNVERIFIED
     assert "user" not in session_of(key_client)
@@ -332,9 +333,7 @@ def test_an_id_token_signed_by_an_unknown_key_is_refused(
 ) -> None:
     params = start_flow(key_client)
     provider.id_token = provider.token(key=signing_keys[1], nonce=params["nonce"])
-    response = key_client.get(
-        "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
-    )
+    response = finish_flow(key_client, params)
     assert response.status_code == 400
     assert failure_message(response) == UNVERIFIED
     assert "user" not in session_of(key_client)
@@ -346,9 +345,7 @@ def test_an_id_token_whose_subject_is_not_a_string_is_refused(
 ) -> None:
     params = start_flow(key_client)
     provider.id_token = provider.token(nonce=params["nonce"], sub=sub)
-    response = key_client.get(
-        "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
-    )
+    response = finish_flow(key_client, params)
     assert response.status_code == 400
     assert failure_message(response) == UNVERIFIED
     assert "user" not in session_of(key_client)
@@ -357,9 +354,7 @@ def test_an_id_token_whose_subject_is_not_a_string_is_refused(
 def test_a_failed_code_exchange_is_refused(key_client: TestClient, provider: Provider) -> None:
     params = start_flow(key_client)
     provider.token_status = 400
-    response = key_client.get(
-        "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
-    )
+    response = finish_flow(key_client, params)
     assert response.status_code == 400
     assert failure_message(response) == INCOMPLETE
 
@@ -381,9 +376,7 @@ def test_a_provider_gone_before_the_callback_is_a_503(
     with serve(signing_keys[:1]) as gone:
         client = make_client(sqlite_url, oidc_discovery_url=gone.discovery_url)
         params = start_flow(client)
-    response = client.get(
-        "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
-    )
+    response = finish_flow(client, params)
     assert response.status_code == 503
     assert failure_message(response) == UNREACHABLE
     assert session_of(client) == {}
@@ -418,9 +411,7 @@ def test_the_code_exchange_authenticates_with_the_client_secret(
         client = make_client(sqlite_url, oidc_discovery_url=provider.discovery_url)
         params = start_flow(client)
         provider.id_token = provider.token(nonce=params["nonce"])
-        response = client.get(
-            "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
-        )
+        response = finish_flow(client, params)
     assert response.status_code == 303
     basic = base64.b64encode(f"{AUDIENCE}:test-secret".encode()).decode()
     assert authorizations == [f"Basic {basic}"]
@@ -439,9 +430,7 @@ def test_a_token_answer_without_an_id_token_is_refused(
     with serve(signing_keys[:1], no_id_token) as provider:
         client = make_client(sqlite_url, oidc_discovery_url=provider.discovery_url)
         params = start_flow(client)
-        response = client.get(
-            "/auth/callback", params={"code": "c", "state": params["state"]}, follow_redirects=False
-        )
+        response = finish_flow(client, params)
     assert response.status_code == 400
     assert failure_message(response) == UNVERIFIED
     assert "user" not in session_of(client)
