@@ -200,11 +200,10 @@ Shape = Callable[[Item, dict[str, Seen]], dict[str, Any]]
 
 def _item(item: Item, quotes: dict[str, Seen]) -> dict[str, Any]:
     seen = quotes.get(item.symbol)
-    return {
-        **item.as_json(),
-        "quote": None if seen is None else seen.as_json(),
-        "target": target(item, seen.quote if seen else None).as_json(),
-    }
+    answer = item.as_json()
+    answer["quote"] = None if seen is None else seen.as_json()
+    answer["target"] = target(item, seen.quote if seen else None).as_json()
+    return answer
 
 
 def _not_found(item_id: int) -> ApiError:

@@ -249,13 +249,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     headers = security_headers(settings.public_url, f"{discovery.scheme}://{discovery.netloc}")
     app = Starlette(
         routes=[
+            # First: no other route starts with /api/, and an API request then matches at once.
+            Mount(surfaces.API_PREFIX, routes=api.routes),
             *pages.routes,
             *csvroutes.page_routes,
             *auth.routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/favicon.ico", favicon, methods=["GET"]),
-            Mount(surfaces.API_PREFIX, routes=api.routes),
             *compat.routes,
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],

@@ -73,10 +73,27 @@ class Seen:
 _NOTHING = Seen(quote=None, unknown=False, stale=False)
 
 
-@dataclass
+_UNKNOWN = Seen(quote=None, unknown=True, stale=False)
+
+
+@dataclass(frozen=True)
 class _Entry:
-    result: Quote | Unknown
+    """A provider's answer for one symbol, and what readers are shown of it: built once
+    when it arrives, not on every read."""
+
     fetched_at: float
+    #: While the quote is fresh or old, and once it is stale; the same for an unknown symbol.
+    current: Seen
+    stale: Seen
+    unknown: bool
+
+    @classmethod
+    def of(cls, result: Quote | Unknown, fetched_at: float) -> _Entry:
+        if isinstance(result, Unknown):
+            return cls(fetched_at, _UNKNOWN, _UNKNOWN, unknown=True)
+        current = Seen(quote=result, unknown=False, stale=False)
+        stale = Seen(quote=result, unknown=False, stale=True)
+        return cls(fetched_at, current, stale, unknown=False)
 
 
 class QuoteCache:
@@ -130,12 +147,12 @@ class QuoteCache:
                 refresh.append(symbol)
                 continue
             age = now - entry.fetched_at
-            if isinstance(entry.result, Unknown):
-                seen[symbol] = Seen(quote=None, unknown=True, stale=False)
+            if entry.unknown:
+                seen[symbol] = entry.current
                 if age >= self.unknown_ttl:
                     refresh.append(symbol)
                 continue
-            seen[symbol] = Seen(quote=entry.result, unknown=False, stale=age >= 2 * self.ttl)
+            seen[symbol] = entry.stale if age >= 2 * self.ttl else entry.current
             if age >= self.ttl:
                 refresh.append(symbol)
         self._want(refresh, now)
@@ -145,7 +162,7 @@ class QuoteCache:
         """``peek``, after waiting at most ``wait`` seconds (the timeout by default) for
         the symbols that have nothing known yet. The lookups go on after the wait."""
         seen = self.peek(symbols)
-        missing = [s for s, known in seen.items() if known.quote is None and not known.unknown]
+        missing = [symbol for symbol, known in seen.items() if known is _NOTHING]
         futures = {self._in_flight[s] for s in missing if s in self._in_flight}
         if futures:
             await asyncio.wait(futures, timeout=self.timeout if wait is None else wait)
@@ -238,7 +255,7 @@ class QuoteCache:
             if isinstance(result, Failed):
                 logger.debug("quotes from %s: %s: %s", result.source, symbol, result.reason)
                 continue  # keep what was known; asked again after the ttl
-            self._entries[symbol] = _Entry(result, now)
+            self._entries[symbol] = _Entry.of(result, now)
 
     def _failed(self, exc: Exception, retry_after: float | None) -> None:
         self._failures += 1
