@@ -1171,3 +1171,46 @@ def test_requests_queued_behind_a_slow_refetch_share_the_next_one(
 
     asyncio.run(main())
     assert fake.requests == [FAKE_DISCOVERY, FAKE_JWKS, FAKE_JWKS, FAKE_JWKS]
+
+
+def test_tokens_are_answered_at_once_while_a_refetch_is_stuck(
+    provider: Provider, signing_keys: list[SigningKey]
+) -> None:
+    """A refetch for an unknown kid hangs on a slow provider: within the refetch interval,
+    another unknown kid is refused without waiting for it, and a known key still verifies."""
+    fake = FakeProvider(provider.key)
+    gate = asyncio.Event()
+    gate.set()
+
+    async def slow(request: httpx2.Request) -> httpx2.Response:
+        await gate.wait()
+        return fake(request)
+
+    clock = Clock()
+    start = clock.now
+
+    def unknown(n: int) -> str:
+        return provider.token(key=signing_keys[1], sub=f"user-{n}", iss=FAKE_ISSUER)
+
+    async def main() -> None:
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(slow)) as http:
+            verifier = IdTokenVerifier(FAKE_DISCOVERY, [AUDIENCE], http, clock=clock)
+            await verifier.verify(provider.token(iss=FAKE_ISSUER))
+            gate.clear()
+            clock.now = start + KEY_REFETCH_INTERVAL
+            stuck = asyncio.create_task(verifier.verify(unknown(1)))
+            await asyncio.sleep(0.01)  # its refetch is under way, and hangs
+            clock.now = start + KEY_REFETCH_INTERVAL + 1
+            with pytest.raises(InvalidToken, match="does not publish"):
+                await asyncio.wait_for(verifier.verify(unknown(2)), 1)
+            claims = await asyncio.wait_for(
+                verifier.verify(provider.token(sub="bob-sub", iss=FAKE_ISSUER)), 1
+            )
+            assert claims["sub"] == "bob-sub"
+            assert not stuck.done()
+            gate.set()
+            with pytest.raises(InvalidToken, match="does not publish"):
+                await stuck
+
+    asyncio.run(main())
+    assert fake.requests == [FAKE_DISCOVERY, FAKE_JWKS, FAKE_JWKS]
