@@ -1135,41 +1135,60 @@ def test_a_provider_answering_with_an_error_is_unavailable(provider: Provider) -
     run_with_fake(fake, scenario)
 
 
+def run_behind_a_gate(
+    fake: FakeProvider,
+    scenario: Callable[[IdTokenVerifier, asyncio.Event], Awaitable[None]],
+    clock: Callable[[], float],
+) -> None:
+    """``run_with_fake``, with each of the provider's answers held until ``gate`` is set:
+    it starts set, and the scenario clears it to make the provider hang."""
+
+    async def main() -> None:
+        gate = asyncio.Event()
+        gate.set()
+
+        async def slow(request: httpx2.Request) -> httpx2.Response:
+            await gate.wait()
+            return fake(request)
+
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(slow)) as http:
+            verifier = IdTokenVerifier(FAKE_DISCOVERY, [AUDIENCE], http, clock=clock)
+            await scenario(verifier, gate)
+
+    asyncio.run(main())
+
+
+def unknown_kid(provider: Provider, signing_keys: list[SigningKey], n: int) -> str:
+    """A token of the fake provider's, for user ``n``, signed with a key it does not publish."""
+    return provider.token(key=signing_keys[1], sub=f"user-{n}", iss=FAKE_ISSUER)
+
+
 def test_requests_queued_behind_a_slow_refetch_share_the_next_one(
     provider: Provider, signing_keys: list[SigningKey]
 ) -> None:
     """Unknown kids keep arriving while the provider is slow: the requests queued behind
     a refetch make one more between them, not one each."""
     fake = FakeProvider(provider.key)
-    gate = asyncio.Event()
-    gate.set()
-
-    async def slow(request: httpx2.Request) -> httpx2.Response:
-        await gate.wait()
-        return fake(request)
-
     clock = Clock()
     start = clock.now
 
-    def unknown(n: int) -> str:
-        return provider.token(key=signing_keys[1], sub=f"user-{n}", iss=FAKE_ISSUER)
+    async def scenario(verifier: IdTokenVerifier, gate: asyncio.Event) -> None:
+        await verifier.verify(provider.token(iss=FAKE_ISSUER))
+        gate.clear()
+        clock.now = start + KEY_REFETCH_INTERVAL
+        first = asyncio.create_task(verifier.verify(unknown_kid(provider, signing_keys, 1)))
+        await asyncio.sleep(0.01)  # the first refetch is under way, and slow
+        clock.now = start + 2 * KEY_REFETCH_INTERVAL
+        queued = [
+            asyncio.create_task(verifier.verify(unknown_kid(provider, signing_keys, n)))
+            for n in (2, 3, 4)
+        ]
+        await asyncio.sleep(0.01)
+        gate.set()
+        outcomes = await asyncio.gather(first, *queued, return_exceptions=True)
+        assert all(isinstance(outcome, InvalidToken) for outcome in outcomes)
 
-    async def main() -> None:
-        async with httpx2.AsyncClient(transport=httpx2.MockTransport(slow)) as http:
-            verifier = IdTokenVerifier(FAKE_DISCOVERY, [AUDIENCE], http, clock=clock)
-            await verifier.verify(provider.token(iss=FAKE_ISSUER))
-            gate.clear()
-            clock.now = start + KEY_REFETCH_INTERVAL
-            first = asyncio.create_task(verifier.verify(unknown(1)))
-            await asyncio.sleep(0.01)  # the first refetch is under way, and slow
-            clock.now = start + 2 * KEY_REFETCH_INTERVAL
-            queued = [asyncio.create_task(verifier.verify(unknown(n))) for n in (2, 3, 4)]
-            await asyncio.sleep(0.01)
-            gate.set()
-            outcomes = await asyncio.gather(first, *queued, return_exceptions=True)
-            assert all(isinstance(outcome, InvalidToken) for outcome in outcomes)
-
-    asyncio.run(main())
+    run_behind_a_gate(fake, scenario, clock)
     assert fake.requests == [FAKE_DISCOVERY, FAKE_JWKS, FAKE_JWKS, FAKE_JWKS]
 
 
@@ -1179,38 +1198,24 @@ def test_tokens_are_answered_at_once_while_a_refetch_is_stuck(
     """A refetch for an unknown kid hangs on a slow provider: within the refetch interval,
     another unknown kid is refused without waiting for it, and a known key still verifies."""
     fake = FakeProvider(provider.key)
-    gate = asyncio.Event()
-    gate.set()
-
-    async def slow(request: httpx2.Request) -> httpx2.Response:
-        await gate.wait()
-        return fake(request)
-
     clock = Clock()
     start = clock.now
 
-    def unknown(n: int) -> str:
-        return provider.token(key=signing_keys[1], sub=f"user-{n}", iss=FAKE_ISSUER)
+    async def scenario(verifier: IdTokenVerifier, gate: asyncio.Event) -> None:
+        await verifier.verify(provider.token(iss=FAKE_ISSUER))
+        gate.clear()
+        clock.now = start + KEY_REFETCH_INTERVAL
+        stuck = asyncio.create_task(verifier.verify(unknown_kid(provider, signing_keys, 1)))
+        await asyncio.sleep(0.01)  # its refetch is under way, and hangs
+        clock.now = start + KEY_REFETCH_INTERVAL + 1
+        with pytest.raises(InvalidToken, match="does not publish"):
+            await asyncio.wait_for(verifier.verify(unknown_kid(provider, signing_keys, 2)), 1)
+        bob = provider.token(sub="bob-sub", iss=FAKE_ISSUER)
+        assert (await asyncio.wait_for(verifier.verify(bob), 1))["sub"] == "bob-sub"
+        assert not stuck.done()
+        gate.set()
+        with pytest.raises(InvalidToken, match="does not publish"):
+            await stuck
 
-    async def main() -> None:
-        async with httpx2.AsyncClient(transport=httpx2.MockTransport(slow)) as http:
-            verifier = IdTokenVerifier(FAKE_DISCOVERY, [AUDIENCE], http, clock=clock)
-            await verifier.verify(provider.token(iss=FAKE_ISSUER))
-            gate.clear()
-            clock.now = start + KEY_REFETCH_INTERVAL
-            stuck = asyncio.create_task(verifier.verify(unknown(1)))
-            await asyncio.sleep(0.01)  # its refetch is under way, and hangs
-            clock.now = start + KEY_REFETCH_INTERVAL + 1
-            with pytest.raises(InvalidToken, match="does not publish"):
-                await asyncio.wait_for(verifier.verify(unknown(2)), 1)
-            claims = await asyncio.wait_for(
-                verifier.verify(provider.token(sub="bob-sub", iss=FAKE_ISSUER)), 1
-            )
-            assert claims["sub"] == "bob-sub"
-            assert not stuck.done()
-            gate.set()
-            with pytest.raises(InvalidToken, match="does not publish"):
-                await stuck
-
-    asyncio.run(main())
+    run_behind_a_gate(fake, scenario, clock)
     assert fake.requests == [FAKE_DISCOVERY, FAKE_JWKS, FAKE_JWKS]
