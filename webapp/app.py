@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -212,6 +213,16 @@ def _quote_cache(settings: Settings) -> QuoteCache | None:
     return QuoteCache(provider, ttl=settings.quotes_ttl, timeout=settings.quotes_timeout)
 
 
+def _freeze_start_up() -> None:
+    """Keep what start-up loaded (modules, templates, statements: about 100,000 objects,
+    all living as long as the process) out of the garbage collector's way. A page makes
+    enough objects to set off collections, and each full one walked all of them: with
+    them frozen, a worker spends about a third as long collecting (measured at 16 pages
+    at a time). Start-up's own garbage is collected first, or it would stay for good."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the ASGI app; with no settings, read them from the environment."""
     settings = settings or load_settings()
@@ -235,7 +246,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             quotes = _quote_cache(settings)
             if quotes is not None:
                 stack.push_async_callback(quotes.aclose)
-            yield {
+            state = {
                 "settings": settings,
                 "store": store,
                 "verifier": verifier,
@@ -243,6 +254,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "oauth": auth.build_oauth(settings),
                 "templates": build_templates(settings),
             }
+            if settings.production:
+                _freeze_start_up()
+                stack.callback(gc.unfreeze)
+            yield state
 
     https = urlsplit(settings.public_url).scheme == "https"
     discovery = urlsplit(settings.oidc_discovery_url)
