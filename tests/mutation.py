@@ -25,6 +25,35 @@ KILLED = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout"
 SURVIVED = {0: "survived", 5: "no tests", 33: "no tests"}
 
 
+#: Each mutated module's own tests. mutmut runs a mutant's tests with ``-x``, in no
+#: particular order, so a mutant of the middleware (which every request passes through)
+#: ran a few hundred of them before reaching one about it; these run first instead
+#: (``tests/conftest.py``), and a killed mutant stops there.
+OWN_TESTS = {
+    "webapp/tokens.py": ("tests/test_tokens.py",),
+    "webapp/identity.py": ("tests/test_sessions.py", "tests/test_auth.py"),
+    "webapp/sessions.py": ("tests/test_sessions.py",),
+    "webapp/csrf.py": ("tests/test_csrf.py",),
+    "webapp/auth.py": ("tests/test_auth.py",),
+    "webapp/limits.py": ("tests/test_limits.py",),
+    "webapp/ratelimit.py": ("tests/test_ratelimit.py",),
+    "webapp/headers.py": ("tests/test_headers.py",),
+    "webapp/validation.py": ("tests/test_validation.py",),
+    "webapp/money.py": ("tests/test_money.py",),
+    "webapp/store.py": ("tests/test_store.py", "tests/test_lists.py"),
+    "webapp/quotes/cache.py": ("tests/quotes/test_cache.py",),
+}
+
+
+def own_tests_first(nodeids: list[str], mutant: str) -> list[str]:
+    """``nodeids`` with the tests of ``mutant``'s module first, each part in its order;
+    unchanged for a name that is not a mutant's (mutmut's stats and clean runs)."""
+    if "__mutmut_" not in mutant:
+        return nodeids
+    own = OWN_TESTS.get(module_of(mutant), ())
+    return sorted(nodeids, key=lambda nodeid: nodeid.split("::")[0] not in own)
+
+
 def configured_modules(root: Path = ROOT) -> list[str]:
     """The files ``[tool.mutmut] only_mutate`` names, in its order."""
     config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["mutmut"]

@@ -109,3 +109,27 @@ def test_a_small_mutation_run_kills_every_mutant_of_money_parse(tmp_path: Path) 
     scores, unexplained, _ = mutation.report(codes, listed, ["webapp/money.py"])
     assert unexplained == [], "\n".join(unexplained)
     assert scores[0].killed >= 20
+
+
+def test_each_module_names_its_own_tests_and_they_run_first_under_its_mutants() -> None:
+    assert set(mutation.OWN_TESTS) == PROTECTING
+    for files in mutation.OWN_TESTS.values():
+        assert all((ROOT / file).is_file() for file in files), files
+    nodeids = [
+        "tests/test_api.py::test_a",
+        "tests/test_headers.py::test_b",
+        "tests/test_pages.py::test_c",
+        "tests/test_headers.py::test_d[x]",
+    ]
+    headers_first = [nodeids[1], nodeids[3], nodeids[0], nodeids[2]]
+    assert mutation.own_tests_first(nodeids, "webapp.headers.x_security_headers__mutmut_3") == (
+        headers_first
+    )
+    cache = "webapp.quotes.cache.xǁQuoteCacheǁpeek__mutmut_1"
+    assert mutation.own_tests_first(["a.py::t", "tests/quotes/test_cache.py::u"], cache) == [
+        "tests/quotes/test_cache.py::u",
+        "a.py::t",
+    ]
+    # mutmut's stats and clean runs set no mutant's name: the order stays.
+    assert mutation.own_tests_first(nodeids, "stats") == nodeids
+    assert mutation.own_tests_first(nodeids, "") == nodeids
