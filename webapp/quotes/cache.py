@@ -82,18 +82,16 @@ class _Entry:
     when it arrives, not on every read."""
 
     fetched_at: float
-    #: While the quote is fresh or old, and once it is stale; the same for an unknown symbol.
+    #: Until twice the ttl, and after; an unknown symbol is never stale, only unknown.
     current: Seen
     stale: Seen
-    unknown: bool
 
     @classmethod
     def of(cls, result: Quote | Unknown, fetched_at: float) -> _Entry:
         if isinstance(result, Unknown):
-            return cls(fetched_at, _UNKNOWN, _UNKNOWN, unknown=True)
+            return cls(fetched_at, _UNKNOWN, _UNKNOWN)
         current = Seen(quote=result, unknown=False, stale=False)
-        stale = Seen(quote=result, unknown=False, stale=True)
-        return cls(fetched_at, current, stale, unknown=False)
+        return cls(fetched_at, current, Seen(quote=result, unknown=False, stale=True))
 
 
 class QuoteCache:
@@ -147,13 +145,8 @@ class QuoteCache:
                 refresh.append(symbol)
                 continue
             age = now - entry.fetched_at
-            if entry.unknown:
-                seen[symbol] = entry.current
-                if age >= self.unknown_ttl:
-                    refresh.append(symbol)
-                continue
             seen[symbol] = entry.stale if age >= 2 * self.ttl else entry.current
-            if age >= self.ttl:
+            if age >= (self.unknown_ttl if entry.current.unknown else self.ttl):
                 refresh.append(symbol)
         self._want(refresh, now)
         return seen
