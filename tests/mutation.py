@@ -131,18 +131,24 @@ def main() -> int:
         print("no results: run `uv run mutmut run` first", file=sys.stderr)
         return 2
     scores, unexplained, stale = report(codes, equivalents(), configured_modules())
-    print("| module | mutants | killed | equivalent | unexplained | score |")
+    print("| module | mutants | killed | equivalent (listed) | survived, unexplained | not run |")
     print("|---|---:|---:|---:|---:|---:|")
     for s in scores:
         line = f"| `{s.module}` | {s.mutants} | {s.killed} | {s.equivalent} | "
-        print(line + f"{s.unexplained + s.unchecked} | {s.score:.1%} |")
+        print(line + f"{s.unexplained} | {s.unchecked} |")
     total = Counter[str]()
     for s in scores:
-        total.update(killed=s.killed, equivalent=s.equivalent, mutants=s.mutants)
+        total.update(
+            killed=s.killed,
+            equivalent=s.equivalent,
+            mutants=s.mutants,
+            survived=s.unexplained,
+            unchecked=s.unchecked,
+        )
     print(
         f"\n{total['mutants']} mutants: {total['killed']} killed, "
         f"{total['equivalent']} equivalent (listed with their reasons), "
-        f"{len(unexplained)} unexplained"
+        f"{total['survived']} survived unexplained, {total['unchecked']} not run"
     )
     for name in unexplained:
         print(f"unexplained: {name}  (uv run mutmut show '{name}')")
