@@ -25,7 +25,7 @@ from pytest_mysql import factories
 from starlette.datastructures import Secret
 from starlette.testclient import TestClient
 
-from tests.mutation import own_tests_first
+from tests.mutation import is_own_test
 from tests.provider import AUDIENCE, Provider, SigningKey, serve
 from webapp import devprovider
 from webapp.app import create_app
@@ -42,14 +42,11 @@ mysql_proc = factories.mysql_proc()
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in this thread
     from its first use, after which ``asyncio.run`` cannot be called here. Under mutmut,
-    the mutated module's own tests first (``tests.mutation.own_tests_first``)."""
+    the mutated module's own tests first (``tests.mutation.is_own_test``)."""
     items.sort(key=lambda item: "/e2e/" in item.nodeid.replace("\\", "/"))
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     if mutant:
-        order = {
-            nodeid: n for n, nodeid in enumerate(own_tests_first([i.nodeid for i in items], mutant))
-        }
-        items.sort(key=lambda item: order[item.nodeid])
+        items.sort(key=lambda item: not is_own_test(item.nodeid, mutant))
 
 
 def missing(reason: str) -> None:

@@ -45,13 +45,13 @@ OWN_TESTS = {
 }
 
 
-def own_tests_first(nodeids: list[str], mutant: str) -> list[str]:
-    """``nodeids`` with the tests of ``mutant``'s module first, each part in its order;
-    unchanged for a name that is not a mutant's (mutmut's stats and clean runs)."""
+def is_own_test(nodeid: str, mutant: str) -> bool:
+    """Whether the test ``nodeid`` is one of ``mutant``'s module's own, which run first
+    under that mutant; never for a name that is not a mutant's (mutmut's stats and
+    clean runs)."""
     if "__mutmut_" not in mutant:
-        return nodeids
-    own = OWN_TESTS.get(module_of(mutant), ())
-    return sorted(nodeids, key=lambda nodeid: nodeid.split("::")[0] not in own)
+        return False
+    return nodeid.split("::")[0] in OWN_TESTS.get(module_of(mutant), ())
 
 
 def configured_modules(root: Path = ROOT) -> list[str]:
@@ -84,12 +84,6 @@ class Score:
     @property
     def mutants(self) -> int:
         return self.killed + self.equivalent + self.unexplained + self.unchecked
-
-    @property
-    def score(self) -> float:
-        """Killed among the mutants that can change behaviour."""
-        meaningful = self.mutants - self.equivalent
-        return self.killed / meaningful if meaningful else 1.0
 
 
 def results(root: Path = ROOT) -> dict[str, int | None]:

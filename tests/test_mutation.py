@@ -63,8 +63,7 @@ def test_the_report_counts_listed_survivors_apart_and_names_the_rest() -> None:
     )
     money, csrf = scores
     assert (money.mutants, money.killed, money.equivalent, money.unexplained) == (5, 2, 1, 2)
-    assert money.score == 2 / 4
-    assert (csrf.mutants, csrf.unchecked, csrf.score) == (1, 1, 0.0)
+    assert (money.unchecked, csrf.mutants, csrf.killed, csrf.unchecked) == (0, 1, 0, 1)
     assert unexplained == [
         "webapp.csrf.x_is_cross_site__mutmut_1",
         "webapp.money.x_parse__mutmut_4",
@@ -115,21 +114,13 @@ def test_each_module_names_its_own_tests_and_they_run_first_under_its_mutants() 
     assert set(mutation.OWN_TESTS) == PROTECTING
     for files in mutation.OWN_TESTS.values():
         assert all((ROOT / file).is_file() for file in files), files
-    nodeids = [
-        "tests/test_api.py::test_a",
-        "tests/test_headers.py::test_b",
-        "tests/test_pages.py::test_c",
-        "tests/test_headers.py::test_d[x]",
-    ]
-    headers_first = [nodeids[1], nodeids[3], nodeids[0], nodeids[2]]
-    assert mutation.own_tests_first(nodeids, "webapp.headers.x_security_headers__mutmut_3") == (
-        headers_first
-    )
+    headers = "webapp.headers.x_security_headers__mutmut_3"
+    assert mutation.is_own_test("tests/test_headers.py::test_b", headers)
+    assert mutation.is_own_test("tests/test_headers.py::test_d[x]", headers)
+    assert not mutation.is_own_test("tests/test_api.py::test_a", headers)
     cache = "webapp.quotes.cache.xǁQuoteCacheǁpeek__mutmut_1"
-    assert mutation.own_tests_first(["a.py::t", "tests/quotes/test_cache.py::u"], cache) == [
-        "tests/quotes/test_cache.py::u",
-        "a.py::t",
-    ]
-    # mutmut's stats and clean runs set no mutant's name: the order stays.
-    assert mutation.own_tests_first(nodeids, "stats") == nodeids
-    assert mutation.own_tests_first(nodeids, "") == nodeids
+    assert mutation.is_own_test("tests/quotes/test_cache.py::u", cache)
+    assert not mutation.is_own_test("tests/test_headers.py::test_b", cache)
+    # mutmut's stats and clean runs set no mutant's name: no test goes first.
+    assert not mutation.is_own_test("tests/test_headers.py::test_b", "stats")
+    assert not mutation.is_own_test("tests/test_headers.py::test_b", "")
