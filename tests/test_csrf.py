@@ -61,6 +61,18 @@ def test_cross_site_page_posts_are_refused(sqlite_client: TestClient, path: str)
     assert "Sign out" in page
 
 
+def test_links_from_other_sites_open_the_pages(sqlite_client: TestClient) -> None:
+    """A link or a bookmark from another site is a cross-site GET (or HEAD): it reads and
+    changes nothing, so it is let through to the page."""
+    sign_in(sqlite_client)
+    sqlite_client.post("/watchlist", data={"symbol": "AAPL"})
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        page = sqlite_client.get("/watchlist", headers=headers)
+        assert page.status_code == 200
+        assert ">AAPL<" in page.text
+        assert sqlite_client.head("/watchlist", headers=headers).status_code == 200
+
+
 def test_same_origin_posts_pass(sqlite_client: TestClient) -> None:
     sign_in(sqlite_client)
     response = sqlite_client.post(

@@ -884,3 +884,92 @@ def test_a_sign_in_keeps_what_the_columns_hold(database_url: str) -> None:
         assert await row() == ("b" * 320, "M" * 255)
 
     run(database_url, test)
+
+
+def test_a_first_sign_in_that_loses_a_race_refreshes_the_row_that_won(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two first sign-ins of one person at once (two tabs, two processes): both find no
+    row, one inserts it, and the other's insert, refused as a duplicate, refreshes that
+    row with its own claims instead of failing. Nobody else's row is touched."""
+    earlier = datetime(2024, 1, 1)
+
+    async def test(store: Store) -> None:
+        await store.record_sign_in(BOB, "bob@example.com", "Bob")
+        check = store._fetch_val
+
+        async def raced(query: Any) -> Any:
+            found = await check(query)
+            # The other sign-in lands between this one's check and its insert.
+            await store.database.execute(
+                users.insert().values(
+                    sub=ALICE,
+                    email="other-tab@example.com",
+                    name="Other tab",
+                    first_sign_in=earlier,
+                    last_sign_in=earlier,
+                    sessions_valid_after=earlier,
+                )
+            )
+            return found
+
+        monkeypatch.setattr(store, "_fetch_val", raced)
+        await store.record_sign_in(ALICE, "alice@example.com", "Alice")
+        columns = (users.c.email, users.c.name, users.c.first_sign_in)
+        found: dict[str, tuple[Any, ...]] = {}
+        for sub in (ALICE, BOB):
+            row = await store.database.fetch_one(sa.select(*columns).where(users.c.sub == sub))
+            assert row is not None, sub
+            found[sub] = (row[0], row[1], row[2])
+        # The winner's row (its first sign-in kept), refreshed with this one's claims.
+        assert found[ALICE] == ("alice@example.com", "Alice", earlier)
+        assert found[BOB][:2] == ("bob@example.com", "Bob")
+        assert await store.database.fetch_val(sa.select(sa.func.count()).select_from(users)) == 2
+
+    run(database_url, test)
+
+
+def test_a_person_who_has_lists_gets_them_in_one_read(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lists`` reads once for someone who has lists: the first list is only made, and
+    read again, for a person who has none."""
+
+    async def test(store: Store) -> None:
+        await store.create_list(ALICE, "Tech")
+        await store.first_list_id(BOB)
+        reads: list[str] = []
+        for method in ("fetch_all", "fetch_one", "fetch_val"):
+
+            def counted(read: Any, name: str = method) -> Any:
+                async def run(query: Any, values: Any = None) -> Any:
+                    reads.append(name)
+                    return await read(query, values)
+
+                return run
+
+            monkeypatch.setattr(store.database, method, counted(getattr(store.database, method)))
+        alices = await store.lists(ALICE)
+        assert [entry.name for entry in alices] == ["My watchlist", "Tech"]
+        assert reads == ["fetch_all"]
+        assert [entry.name for entry in await store.lists(BOB)] == ["My watchlist"]
+        assert reads == ["fetch_all", "fetch_all"]
+
+    run(database_url, test)
+
+
+def test_the_first_list_is_the_one_in_first_place_whatever_its_name(database_url: str) -> None:
+    """A person who renamed "My watchlist", or moved another list first, gets that first
+    list back and no new "My watchlist" beside it."""
+
+    async def test(store: Store) -> None:
+        first = await store.first_list_id(ALICE)
+        await store.update_list(ALICE, first, name="Main")
+        assert await store.first_list_id(ALICE) == first
+        tech = await store.create_list(ALICE, "Tech")
+        await store.update_list(ALICE, tech.id, position=0)
+        assert await store.first_list_id(ALICE) == tech.id
+        assert [entry.name for entry in await store.lists(ALICE)] == ["Tech", "Main"]
+        assert await store.first_list_id(BOB) not in (first, tech.id)  # Bob's own, made now
+
+    run(database_url, test)
