@@ -9,8 +9,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
-from tests import mutation
+import pytest
+
+from tests import conftest, mutation
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,3 +128,28 @@ def test_each_module_names_its_own_tests_and_they_run_first_under_its_mutants() 
     # mutmut's stats and clean runs set no mutant's name: no test goes first.
     assert not mutation.is_own_test("tests/test_headers.py::test_b", "stats")
     assert not mutation.is_own_test("tests/test_headers.py::test_b", "")
+
+
+def test_under_a_mutant_its_own_tests_run_first_and_each_part_keeps_its_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    nodeids = [
+        "tests/e2e/test_layout.py::test_e",
+        "tests/test_api.py::test_a",
+        "tests/test_headers.py::test_b",
+        "tests/test_pages.py::test_c",
+        "tests/test_headers.py::test_d[x]",
+    ]
+
+    def collected() -> list[str]:
+        items: list[Any] = [SimpleNamespace(nodeid=nodeid) for nodeid in nodeids]
+        conftest.pytest_collection_modifyitems(cast(list[pytest.Item], items))
+        return [item.nodeid for item in items]
+
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "webapp.headers.x_security_headers__mutmut_3")
+    assert collected() == [nodeids[2], nodeids[4], nodeids[1], nodeids[3], nodeids[0]]
+    # mutmut's stats and clean runs: browser tests last, the rest as collected.
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "stats")
+    assert collected() == [*nodeids[1:], nodeids[0]]
+    monkeypatch.delenv("MUTANT_UNDER_TEST")
+    assert collected() == [*nodeids[1:], nodeids[0]]

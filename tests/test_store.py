@@ -939,16 +939,18 @@ def test_a_person_who_has_lists_gets_them_in_one_read(
         await store.create_list(ALICE, "Tech")
         await store.first_list_id(BOB)
         reads: list[str] = []
-        for method in ("fetch_all", "fetch_one", "fetch_val"):
 
-            def counted(read: Any, name: str = method) -> Any:
-                async def run(query: Any, values: Any = None) -> Any:
-                    reads.append(name)
-                    return await read(query, values)
+        def counting(name: str) -> Callable[..., Awaitable[Any]]:
+            read = getattr(store.database, name)
 
-                return run
+            async def counted(query: Any, values: Any = None) -> Any:
+                reads.append(name)
+                return await read(query, values)
 
-            monkeypatch.setattr(store.database, method, counted(getattr(store.database, method)))
+            return counted
+
+        for name in ("fetch_all", "fetch_one", "fetch_val"):
+            monkeypatch.setattr(store.database, name, counting(name))
         alices = await store.lists(ALICE)
         assert [entry.name for entry in alices] == ["My watchlist", "Tech"]
         assert reads == ["fetch_all"]
